@@ -1,0 +1,239 @@
+//! The one message catalogue: every text a person reads, Japanese first, English second.
+//!
+//! Words are plain on purpose: many field workers are over 65. `{n}`-style placeholders are
+//! filled by [`fill`].
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum Lang {
+    #[default]
+    #[serde(rename = "ja")]
+    Ja,
+    #[serde(rename = "en")]
+    En,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Ja => "ja",
+            Lang::En => "en",
+        }
+    }
+    pub fn from_code(s: &str) -> Lang {
+        if s.starts_with("en") { Lang::En } else { Lang::Ja }
+    }
+}
+
+macro_rules! messages {
+    ($($key:ident => $ja:literal, $en:literal;)*) => {
+        /// A message of the catalogue.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum Msg { $($key),* }
+
+        impl Msg {
+            pub const ALL: &'static [Msg] = &[$(Msg::$key),*];
+            pub fn text(self, lang: Lang) -> &'static str {
+                match (self, lang) {
+                    $((Msg::$key, Lang::Ja) => $ja, (Msg::$key, Lang::En) => $en,)*
+                }
+            }
+        }
+    };
+}
+
+/// Replaces `{name}` in `template` with the matching value.
+pub fn fill(template: &str, args: &[(&str, &str)]) -> String {
+    let mut out = template.to_string();
+    for (k, v) in args {
+        out = out.replace(&format!("{{{k}}}"), v);
+    }
+    out
+}
+
+messages! {
+    // Validation (shown next to the field; what was typed is kept).
+    Required => "入力してください", "Please fill this in";
+    TooLong => "{max}文字以内で入力してください（いま{len}文字）", "Please keep this to {max} characters (now {len})";
+    BadDate => "日付が正しくありません（例: 2026-04-01）", "This is not a valid date (e.g. 2026-04-01)";
+    FutureDate => "未来の日付は入力できません", "The date cannot be in the future";
+    TooOld => "日付が古すぎます", "The date is too far in the past";
+    BadTime => "時刻が正しくありません（例: 13:30）", "This is not a valid time (e.g. 13:30)";
+    NextBeforeDate => "次回の予定は記録の日付より後にしてください", "The next contact must be after this record's date";
+    BadYear => "生まれ年が正しくありません", "This birth year is not valid";
+    BadPhone => "電話番号は数字とハイフンで入力してください", "Use digits and hyphens for phone numbers";
+    BadCount => "0から999までの数を入力してください", "Enter a number from 0 to 999";
+    BadPosition => "地図の位置が正しくありません", "The map position is not valid";
+    SamePlace => "同じ場所どうしはつなげません", "A place cannot be linked to itself";
+    UnknownPlace => "つなぐ場所が見つかりません", "The place to link was not found";
+    ChooseOne => "どれか一つを選んでください", "Please choose one";
+    FollowupWhat => "何をフォローするか書いてください", "Please write what needs follow-up";
+    // Server and sync errors the app shows.
+    ErrUnauthorized => "ログインし直してください", "Please log in again";
+    ErrForbidden => "この記録を扱う権限がありません", "You do not have permission for this record";
+    ErrBadRequest => "送信内容が正しくありません", "The data sent was not valid";
+    ErrTooLarge => "送信する量が多すぎます", "Too much data was sent at once";
+    ErrServer => "サーバーでエラーが起きました。しばらくしてからもう一度お試しください", "The server had a problem. Please try again later";
+    ErrLogin => "IDまたはパスワードが違います", "The ID or password is wrong";
+    ErrThrottled => "ログインの失敗が続いたため、しばらくお待ちください", "Too many failed log-ins; please wait a while";
+    ErrOffline => "オフラインです。電波のある所で自動で送信します", "You are offline. It will be sent automatically when you have signal";
+}
+
+/// Labels of the code lists of [`crate::codes`]: (list, code, 日本語, English).
+const CODE_LABELS: &[(&str, &str, &str, &str)] = &[
+    ("household", "alone", "独居", "Lives alone"),
+    ("household", "elderly_only", "高齢者のみ世帯", "Elderly-only household"),
+    ("household", "alone_daytime", "日中独居", "Alone in the daytime"),
+    ("household", "other", "その他", "Other"),
+    ("sex", "female", "女性", "Female"),
+    ("sex", "male", "男性", "Male"),
+    ("sex", "unstated", "回答なし", "Not stated"),
+    ("person_status", "active", "見守り中", "Active"),
+    ("person_status", "hospitalised", "入院中", "In hospital"),
+    ("person_status", "in_facility", "施設に入所", "Moved into a facility"),
+    ("person_status", "moved_away", "転出", "Moved away"),
+    ("person_status", "deceased", "死亡", "Deceased"),
+    ("frequency", "weekly", "週1回", "Weekly"),
+    ("frequency", "twice_monthly", "月2回", "Twice a month"),
+    ("frequency", "monthly", "月1回", "Monthly"),
+    ("frequency", "as_needed", "随時", "As needed"),
+    ("consent_method", "written", "書面", "In writing"),
+    ("consent_method", "oral", "口頭", "Spoken"),
+    ("visit_kind", "visit", "訪問", "Home visit"),
+    ("visit_kind", "phone", "電話", "Phone call"),
+    ("visit_kind", "delivery", "配布物お届け", "Delivery"),
+    ("visit_kind", "salon", "サロンで会った", "Met at the salon"),
+    ("outcome", "met", "会えた", "Met"),
+    ("outcome", "not_home", "不在", "Not at home"),
+    ("outcome", "family", "家族と話した", "Spoke with family"),
+    ("outcome", "refused", "拒否", "Refused"),
+    ("condition", "fine", "元気", "Well"),
+    ("condition", "usual", "いつも通り", "As usual"),
+    ("condition", "concern", "気になる", "Worrying"),
+    ("condition", "urgent", "緊急", "Urgent"),
+    ("worry", "health", "体調", "Health"),
+    ("worry", "memory", "物忘れ", "Memory"),
+    ("worry", "meals", "食事", "Meals"),
+    ("worry", "housing", "住まい・ごみ", "Home and rubbish"),
+    ("worry", "money", "金銭", "Money"),
+    ("worry", "family", "家族関係", "Family"),
+    ("worry", "isolation", "孤立", "Isolation"),
+    ("worry", "shopping", "買い物", "Shopping"),
+    ("worry", "hospital", "通院", "Getting to the doctor"),
+    ("worry", "disaster", "災害への不安", "Worried about disasters"),
+    ("worry", "other", "その他", "Other"),
+    ("referral", "houkatsu", "地域包括支援センター", "Community care centre"),
+    ("referral", "city", "市役所", "City office"),
+    ("referral", "shakyo", "社協", "Social welfare council"),
+    ("referral", "minsei", "民生委員", "Welfare commissioner"),
+    ("referral", "family", "家族", "Family"),
+    ("referral", "medical", "医療機関", "Doctor or hospital"),
+    ("referral", "police_fire", "警察・消防", "Police or fire service"),
+    ("consult_field", "elderly", "高齢者に関すること", "Older people"),
+    ("consult_field", "disabled", "障害者に関すること", "People with disabilities"),
+    ("consult_field", "children", "子どもに関すること", "Children"),
+    ("consult_field", "other", "その他", "Other"),
+    ("consult_topic", "home_welfare", "在宅福祉", "Welfare at home"),
+    ("consult_topic", "care_insurance", "介護保険", "Long-term care insurance"),
+    ("consult_topic", "health", "健康・保健医療", "Health and medical care"),
+    ("consult_topic", "childcare", "子育て・母子保健", "Child-rearing and maternal health"),
+    ("consult_topic", "child_life", "子どもの地域生活", "Children's life in the community"),
+    ("consult_topic", "child_school", "子どもの教育・学校生活", "Children's education and school"),
+    ("consult_topic", "living_costs", "生活費", "Living costs"),
+    ("consult_topic", "pension", "年金・保険", "Pensions and insurance"),
+    ("consult_topic", "work", "仕事", "Work"),
+    ("consult_topic", "family", "家族関係", "Family relations"),
+    ("consult_topic", "housing", "住居", "Housing"),
+    ("consult_topic", "environment", "生活環境", "Living environment"),
+    ("consult_topic", "daily_support", "日常的な支援", "Everyday support"),
+    ("consult_topic", "other", "その他", "Other"),
+    ("activity_kind", "visit_contact", "訪問・連絡活動", "Visits and contact"),
+    ("activity_kind", "survey", "調査・実態把握", "Surveys and fact-finding"),
+    ("activity_kind", "events", "行事・事業・会議への参加協力", "Events, programmes and meetings"),
+    ("activity_kind", "community", "地域福祉活動・自主活動", "Community welfare activities"),
+    ("activity_kind", "council", "民児協運営・研修", "Council work and training"),
+    ("activity_kind", "certificate", "証明事務", "Certificates"),
+    ("activity_kind", "child_protection", "要保護児童の発見の通告・仲介", "Reporting children in need of protection"),
+    ("activity_kind", "liaison_members", "連絡調整（委員相互）", "Liaison among commissioners"),
+    ("activity_kind", "liaison_agencies", "連絡調整（関係機関）", "Liaison with agencies"),
+    ("activity_kind", "other", "その他", "Other"),
+    ("salon_type", "fureai", "ふれあいサロン", "Community salon"),
+    ("salon_type", "kosodate", "子育てサロン", "Parenting salon"),
+    ("salon_type", "ninchisho_cafe", "認知症カフェ", "Dementia café"),
+    ("salon_type", "shogaisha", "障害者サロン", "Salon for people with disabilities"),
+    ("salon_type", "tsudoi", "つどいの場", "Gathering place"),
+    ("salon_type", "lunch", "会食・昼食会", "Lunch gathering"),
+    ("salon_type", "other", "その他", "Other"),
+    ("program", "exercise", "体操", "Exercise"),
+    ("program", "tea", "茶話会", "Tea and talk"),
+    ("program", "singing", "歌", "Singing"),
+    ("program", "lecture", "講座", "Talk or class"),
+    ("program", "meal", "食事", "Meal"),
+    ("program", "crafts", "手芸・工作", "Crafts"),
+    ("program", "brain", "脳トレ", "Brain training"),
+    ("program", "games", "ゲーム", "Games"),
+    ("program", "other", "その他", "Other"),
+    ("mark", "present", "出席", "Present"),
+    ("mark", "absent", "欠席", "Absent"),
+    ("place_kind", "household", "世帯", "Household"),
+    ("place_kind", "needs_support", "支援が必要な人", "Needs support"),
+    ("place_kind", "helper", "世話焼きさん", "Neighbourhood helper"),
+    ("place_kind", "gathering", "たまり場", "Gathering spot"),
+    ("place_kind", "shop", "お店", "Shop"),
+    ("place_kind", "salon", "サロン", "Salon"),
+    ("place_kind", "hazard", "危ない場所", "Hazard"),
+    ("place_kind", "shelter", "避難所", "Evacuation shelter"),
+    ("place_kind", "other", "その他", "Other"),
+    ("link_kind", "watch", "見守り", "Watches over"),
+    ("link_kind", "greet", "声かけ", "Says hello"),
+    ("link_kind", "shopping", "買い物支援", "Helps with shopping"),
+    ("link_kind", "garbage", "ごみ出し", "Takes out rubbish"),
+    ("link_kind", "escort", "通院の付き添い", "Goes to the doctor with"),
+    ("link_kind", "other", "その他", "Other"),
+    ("doc_kind", "person", "見守り対象者", "Person"),
+    ("doc_kind", "salon", "サロン", "Salon"),
+    ("doc_kind", "map", "支え合いマップ", "Support map"),
+    ("doc_kind", "activity", "活動記録", "Activity record"),
+    ("role", "admin", "管理者", "Administrator"),
+    ("role", "staff", "社協職員", "Council staff"),
+    ("role", "minsei", "民生委員", "Welfare commissioner"),
+    ("role", "volunteer", "訪問ボランティア", "Visiting volunteer"),
+    ("role", "salon_leader", "サロン代表", "Salon leader"),
+    ("role", "salon_helper", "サロン協力者", "Salon helper"),
+    ("role", "member", "地区の人", "District member"),
+];
+
+/// The label of `code` in the list `kind`.
+pub fn code_label(kind: &str, code: &str, lang: Lang) -> Option<&'static str> {
+    CODE_LABELS
+        .iter()
+        .find(|(k, c, _, _)| *k == kind && *c == code)
+        .map(|(_, _, ja, en)| if lang == Lang::Ja { *ja } else { *en })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_message_has_both_languages() {
+        for m in Msg::ALL {
+            assert!(!m.text(Lang::Ja).is_empty() && !m.text(Lang::En).is_empty(), "{m:?}");
+        }
+    }
+
+    #[test]
+    fn placeholders_are_filled() {
+        assert_eq!(fill(Msg::TooLong.text(Lang::Ja), &[("max", "2000"), ("len", "10000")]), "2000文字以内で入力してください（いま10000文字）");
+    }
+
+    #[test]
+    fn labels_are_unique_per_list() {
+        for (i, a) in CODE_LABELS.iter().enumerate() {
+            for b in &CODE_LABELS[i + 1..] {
+                assert!(!(a.0 == b.0 && a.1 == b.1), "{a:?} twice");
+            }
+        }
+    }
+}

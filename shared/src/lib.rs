@@ -1,0 +1,19 @@
+//! Mimamori's shared core: the record model, the mapping of records to Automerge
+//! documents, validation, the message catalogue, and both sides' sync messages.
+//!
+//! No I/O here: this crate builds natively (server, tests) and for wasm32 (the app), and
+//! holds every rule both sides must agree on.
+
+pub mod api;
+pub mod client;
+pub mod codes;
+pub mod crdt;
+pub mod date;
+pub mod doc;
+pub mod i18n;
+pub mod model;
+pub mod sync;
+pub mod validate;
+pub mod watch;
+
+pub use date::Date;
