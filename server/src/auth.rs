@@ -1,0 +1,183 @@
+//! Sign-in: login id + password (Argon2id) gives an opaque device token, kept only as its
+//! SHA-256. Every API call names its device by that token; a revoked device or a disabled
+//! user gets 401, and the refusal is audited.
+
+use crate::db::{self, Db, audit, now_ms};
+use crate::error::{Error, Result};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
+use argon2::Argon2;
+use axum::http::HeaderMap;
+use sha2::{Digest, Sha256};
+use shared::api::{Grant, UserInfo};
+use shared::codes::Role;
+use sqlx::Row;
+
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))
+}
+
+pub fn verify_password(password: &str, stored: &str) -> bool {
+    PasswordHash::new(stored).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// A hash no password matches, verified when the login id is unknown so that an unknown
+/// id takes as long as a wrong password.
+static DUMMY_HASH: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| hash_password("not a real password").unwrap_or_default());
+
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+pub fn new_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    format!("mm1_{}", hex::encode(bytes))
+}
+
+/// Who is calling: the user, their organisation and roles, and the device.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: String,
+    pub org_id: String,
+    pub device_id: String,
+    pub login: String,
+    pub name: String,
+    pub grants: Vec<Grant>,
+}
+
+impl Caller {
+    pub fn info(&self, org_name: String) -> UserInfo {
+        UserInfo {
+            id: self.user_id.clone(),
+            login: self.login.clone(),
+            name: self.name.clone(),
+            org_id: self.org_id.clone(),
+            org_name,
+            grants: self.grants.clone(),
+        }
+    }
+
+    pub fn has(&self, role: &Role) -> bool {
+        self.grants.iter().any(|g| &g.role == role)
+    }
+}
+
+pub async fn grants<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(e: E, user_id: &str) -> sqlx::Result<Vec<Grant>> {
+    let rows = sqlx::query("SELECT role, district_id, salon_id FROM memberships WHERE user_id = $1 ORDER BY created_at")
+        .bind(user_id.to_string())
+        .fetch_all(e)
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Grant {
+            role: Role::from_code(&r.get::<String, _>(0)),
+            district: r.get::<Option<String>, _>(1),
+            salon: r.get::<Option<String>, _>(2),
+        })
+        .collect())
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let t = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer "))?.trim();
+    (!t.is_empty() && t.len() <= 200).then_some(t)
+}
+
+/// Finds the caller by their device token.
+pub async fn caller(db: &Db, headers: &HeaderMap, app: Option<&str>) -> Result<Caller> {
+    let Some(token) = bearer(headers) else {
+        return Err(Error::Unauthorized("sign in first: no device token was sent".into()));
+    };
+    let row = sqlx::query(
+        "SELECT d.id, d.revoked_at, d.last_seen_at, d.app_version, u.id, u.org_id, u.login, u.name, u.disabled_at \
+         FROM devices d JOIN users u ON u.id = d.user_id WHERE d.token_hash = $1",
+    )
+    .bind(token_hash(token))
+    .fetch_optional(db)
+    .await?;
+    let Some(row) = row else {
+        return Err(Error::Unauthorized("this device is not signed in (unknown token)".into()));
+    };
+    let device_id: String = row.get(0);
+    let user_id: String = row.get(4);
+    let org_id: String = row.get(5);
+    if row.get::<Option<i64>, _>(1).is_some() || row.get::<Option<i64>, _>(8).is_some() {
+        audit(db, Some(&org_id), Some(&user_id), Some(&device_id), "revoked_device_refused", None, "").await?;
+        return Err(Error::Unauthorized("this device has been signed out by the office; sign in again".into()));
+    }
+    // Coarse last-seen: at most one write a minute per device.
+    let now = now_ms();
+    let last_seen: i64 = row.get(2);
+    let stored_app: String = row.get(3);
+    let app_changed = app.is_some_and(|a| !a.is_empty() && a != stored_app && a.len() <= 64);
+    if now - last_seen > 60_000 || app_changed {
+        sqlx::query("UPDATE devices SET last_seen_at = $1, app_version = $2 WHERE id = $3")
+            .bind(now)
+            .bind(if app_changed { app.unwrap_or_default().to_string() } else { stored_app })
+            .bind(device_id.clone())
+            .execute(db)
+            .await?;
+    }
+    Ok(Caller {
+        grants: grants(db, &user_id).await?,
+        user_id,
+        org_id,
+        device_id,
+        login: row.get(6),
+        name: row.get(7),
+    })
+}
+
+/// Checks a login and password and registers a new device for the user.
+pub async fn login(db: &Db, login: &str, password: &str, device_name: &str, app: &str) -> Result<(String, String, Caller)> {
+    let row = sqlx::query("SELECT id, org_id, name, password_hash, disabled_at FROM users WHERE login = $1")
+        .bind(login.trim().to_string())
+        .fetch_optional(db)
+        .await?;
+    let ok = match &row {
+        Some(r) => verify_password(password, &r.get::<String, _>(3)) && r.get::<Option<i64>, _>(4).is_none(),
+        None => {
+            verify_password(password, &DUMMY_HASH);
+            false
+        }
+    };
+    let Some(row) = row.filter(|_| ok) else {
+        audit(db, None, None, None, "login_failed", None, &truncate(login, 64)).await?;
+        return Err(Error::Unauthorized("the login id or password is wrong".into()));
+    };
+    let user_id: String = row.get(0);
+    let org_id: String = row.get(1);
+    let token = new_token();
+    let device_id = db::new_id();
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO devices (id, user_id, name, token_hash, app_version, created_at, last_seen_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6)",
+    )
+    .bind(device_id.clone())
+    .bind(user_id.clone())
+    .bind(truncate(device_name, 80))
+    .bind(token_hash(&token))
+    .bind(truncate(app, 64))
+    .bind(now)
+    .execute(db)
+    .await?;
+    audit(db, Some(&org_id), Some(&user_id), Some(&device_id), "login", None, &truncate(device_name, 80)).await?;
+    let caller = Caller {
+        grants: grants(db, &user_id).await?,
+        user_id,
+        org_id,
+        device_id: device_id.clone(),
+        login: login.trim().to_string(),
+        name: row.get(2),
+    };
+    Ok((token, device_id, caller))
+}
+
+pub fn truncate(s: &str, max_chars: usize) -> String {
+    s.chars().take(max_chars).collect()
+}

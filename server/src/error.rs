@@ -1,0 +1,81 @@
+//! Every error answer is JSON: `{"error": code, "message": text}` (shared::sync::ApiError).
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use shared::sync::ApiError;
+
+#[derive(Debug)]
+pub enum Error {
+    Unauthorized(String),
+    Forbidden { message: String, docs: Vec<String> },
+    BadRequest(String),
+    TooLarge(String),
+    NotFound(String),
+    Conflict(String),
+    Server(anyhow::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn bad(msg: impl Into<String>) -> Self {
+        Error::BadRequest(msg.into())
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str) {
+        match self {
+            Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Error::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+            Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Error::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Error::Server(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server"),
+        }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Error::Server(e.into())
+    }
+}
+
+impl From<anyhow::Error> for Error {
+    fn from(e: anyhow::Error) -> Self {
+        Error::Server(e)
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let (status, code) = self.parts();
+        let (message, docs) = match self {
+            Error::Unauthorized(m) | Error::BadRequest(m) | Error::TooLarge(m) | Error::NotFound(m) | Error::Conflict(m) => {
+                (m, vec![])
+            }
+            Error::Forbidden { message, docs } => (message, docs),
+            Error::Server(e) => {
+                tracing::error!("server error: {e:#}");
+                ("the server could not complete the request; nothing was lost, try again".to_string(), vec![])
+            }
+        };
+        (status, Json(ApiError { error: code.to_string(), message, docs })).into_response()
+    }
+}
+
+/// Turns axum's own rejections (bad JSON, body over the limit, wrong content type) into
+/// the JSON error shape.
+pub fn from_json_rejection(r: axum::extract::rejection::JsonRejection) -> Error {
+    use axum::extract::rejection::JsonRejection as J;
+    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return Error::TooLarge(format!("the body is over the limit of {} bytes", shared::sync::MAX_REQUEST_BYTES));
+    }
+    match r {
+        J::JsonDataError(e) => Error::bad(format!("the JSON does not have the expected fields: {}", e.body_text())),
+        J::JsonSyntaxError(e) => Error::bad(format!("the body is not valid JSON: {}", e.body_text())),
+        J::MissingJsonContentType(_) => Error::bad("expected Content-Type: application/json"),
+        other => Error::bad(other.body_text()),
+    }
+}

@@ -1,0 +1,137 @@
+//! Mimamori's sync server: sign-in, the directory, `POST /api/sync`, and the built PWA.
+//! Stateless apart from the database, so several processes can share one PostgreSQL.
+
+pub mod admin;
+pub mod auth;
+pub mod db;
+pub mod demo;
+pub mod directory;
+pub mod error;
+pub mod projection;
+pub mod scope;
+pub mod store;
+pub mod sync;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::rejection::JsonRejection;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use error::{Error, Result, from_json_rejection};
+use shared::api::{LoginRequest, LoginResponse};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: db::Db,
+    /// The database's epoch (see `db::epoch`), part of every cursor.
+    pub epoch: String,
+    /// Wakes the projection worker after a sync wrote.
+    pub projector: Arc<Notify>,
+}
+
+impl AppState {
+    pub async fn new(db: db::Db) -> anyhow::Result<AppState> {
+        Ok(AppState { epoch: db::epoch(&db).await?, db, projector: Arc::new(Notify::new()) })
+    }
+}
+
+/// Largest login body.
+const MAX_SMALL_BODY: usize = 16 * 1024;
+
+async fn healthz(State(st): State<AppState>) -> Result<Json<serde_json::Value>> {
+    sqlx::query("SELECT 1").execute(&st.db).await?;
+    Ok(Json(serde_json::json!({"ok": true})))
+}
+
+async fn login(State(st): State<AppState>, body: std::result::Result<Json<LoginRequest>, JsonRejection>) -> Result<Json<LoginResponse>> {
+    let Json(req) = body.map_err(from_json_rejection)?;
+    if req.login.len() > 200 || req.password.len() > 1024 {
+        return Err(Error::bad("the login id or password is too long"));
+    }
+    let (token, device_id, caller) = auth::login(&st.db, &req.login, &req.password, &req.device_name, &req.app).await?;
+    let org_name: String = sqlx::query_scalar("SELECT name FROM organisations WHERE id = $1")
+        .bind(caller.org_id.clone())
+        .fetch_one(&st.db)
+        .await?;
+    Ok(Json(LoginResponse { token, device_id, user: caller.info(org_name) }))
+}
+
+/// Signs this device out (its token stops working).
+async fn logout(State(st): State<AppState>, headers: HeaderMap) -> Result<Json<serde_json::Value>> {
+    let c = auth::caller(&st.db, &headers, None).await?;
+    admin::revoke_device(&st.db, &c.device_id, Some("self")).await?;
+    Ok(Json(serde_json::json!({"ok": true})))
+}
+
+async fn api_not_found() -> Error {
+    Error::NotFound("no such API route".into())
+}
+
+/// The routes; static files of the built PWA are served from `dist` when given.
+pub fn router(st: AppState, dist: Option<PathBuf>) -> Router {
+    let api = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/login", post(login).layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
+        .route("/api/logout", post(logout).layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
+        .route("/api/directory", get(directory::handler))
+        .route("/api/sync", post(sync::handler).layer(DefaultBodyLimit::max(shared::sync::MAX_REQUEST_BYTES)))
+        .route("/api/{*rest}", axum::routing::any(api_not_found))
+        .layer(DefaultBodyLimit::max(MAX_SMALL_BODY))
+        .with_state(st);
+    let api = api.layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    ));
+    match dist {
+        Some(dir) => {
+            let index = dir.join("index.html");
+            let files = tower_http::services::ServeDir::new(&dir)
+                .fallback(tower_http::services::ServeFile::new(index));
+            api.fallback_service(Router::new().fallback_service(files).layer(axum::middleware::map_response(static_headers)))
+        }
+        None => api,
+    }
+}
+
+/// Hashed files never change; index.html and the service worker must be re-checked.
+async fn static_headers(mut r: axum::response::Response) -> axum::response::Response {
+    let immutable = r
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/wasm"));
+    let v = if immutable { "public, max-age=31536000, immutable" } else { "no-cache" };
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(v));
+    r.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    r
+}
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub async fn serve(url: &str, addr: &str, dist: Option<PathBuf>) -> anyhow::Result<()> {
+    let db = db::open(url, 16).await?;
+    let st = AppState::new(db).await?;
+    tokio::spawn(projection::run(st.db.clone(), st.projector.clone()));
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    tracing::info!("Mimamori listening on http://{} (database {})", listener.local_addr()?, db::redact(url));
+    println!("Mimamori: http://{}", listener.local_addr()?);
+    axum::serve(listener, router(st, dist)).with_graceful_shutdown(shutdown()).await?;
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,420 @@
+//! `POST /api/sync` (docs/sync-protocol.md): store the device's changes, answer with
+//! everything in its scope newer than its cursor.
+
+use crate::auth::{self, Caller};
+use crate::db::audit;
+use crate::error::{Error, Result, from_json_rejection};
+use crate::scope::{self, Scope};
+use crate::store::{self, NewRow};
+use crate::AppState;
+use automerge::sync::{Message, State as SyncState, SyncDoc};
+use automerge::Change;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::HeaderMap;
+use axum::Json;
+use shared::codes::DocKind;
+use shared::sync::*;
+use sqlx::Row;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A parsed cursor: `1.<epoch>.<seq>` or, while a first sync is paged, `1.<epoch>.<seq>.<doc>`.
+#[derive(Debug, PartialEq)]
+pub struct Cursor {
+    pub epoch: String,
+    pub seq: i64,
+    /// First sync in progress: documents after this id are still to be sent whole.
+    pub after: Option<String>,
+}
+
+impl Cursor {
+    pub fn parse(s: &str) -> Option<Cursor> {
+        let mut it = s.splitn(4, '.');
+        if it.next()? != "1" {
+            return None;
+        }
+        let epoch = it.next()?.to_string();
+        let seq = it.next()?.parse().ok().filter(|n: &i64| *n >= 0)?;
+        let after = it.next().map(str::to_string);
+        Some(Cursor { epoch, seq, after })
+    }
+
+    pub fn format(&self) -> String {
+        match &self.after {
+            Some(a) => format!("1.{}.{}.{a}", self.epoch, self.seq),
+            None => format!("1.{}.{}", self.epoch, self.seq),
+        }
+    }
+}
+
+/// One pushed document after validation.
+struct Push {
+    doc: String,
+    create: Option<NewDoc>,
+    changes: Vec<(String, Vec<u8>)>,
+}
+
+fn valid_doc_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Checks everything in the request before anything is written.
+fn validate(req: SyncRequest) -> Result<(Vec<Push>, Vec<(String, Message)>)> {
+    if req.v != PROTOCOL_VERSION {
+        return Err(Error::bad(format!("protocol version {} is not supported (this server speaks {PROTOCOL_VERSION})", req.v)));
+    }
+    if req.push.len() + req.fallback.len() > MAX_DOCS_PER_REQUEST {
+        return Err(Error::TooLarge(format!("at most {MAX_DOCS_PER_REQUEST} documents per request")));
+    }
+    let mut pushes: BTreeMap<String, Push> = BTreeMap::new();
+    for p in req.push {
+        if !valid_doc_id(&p.doc) {
+            return Err(Error::bad(format!("invalid document id {:?}", auth::truncate(&p.doc, 80))));
+        }
+        let entry = pushes.entry(p.doc.clone()).or_insert_with(|| Push { doc: p.doc.clone(), create: None, changes: vec![] });
+        if p.create.is_some() {
+            entry.create = p.create;
+        }
+        for (i, b) in p.changes.into_iter().enumerate() {
+            if b.0.len() > MAX_CHANGE_BYTES {
+                return Err(Error::TooLarge(format!("change {i} of document {} is over {MAX_CHANGE_BYTES} bytes", p.doc)));
+            }
+            let c = Change::try_from(b.0.as_slice())
+                .map_err(|e| Error::bad(format!("change {i} of document {} is not an Automerge change: {e}", p.doc)))?;
+            entry.changes.push((store::hash_of(&c), b.0));
+        }
+    }
+    let mut fallback = Vec::new();
+    for f in req.fallback {
+        if !valid_doc_id(&f.doc) {
+            return Err(Error::bad(format!("invalid document id {:?}", auth::truncate(&f.doc, 80))));
+        }
+        let m = Message::decode(&f.msg.0)
+            .map_err(|e| Error::bad(format!("the sync message for document {} cannot be read: {e}", f.doc)))?;
+        fallback.push((f.doc, m));
+    }
+    Ok((pushes.into_values().collect(), fallback))
+}
+
+pub async fn handler(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: std::result::Result<Json<SyncRequest>, JsonRejection>,
+) -> Result<Json<SyncResponse>> {
+    let app = body.as_ref().ok().map(|Json(r)| r.app.clone());
+    let caller = auth::caller(&st.db, &headers, app.as_deref()).await?;
+    let Json(req) = body.map_err(from_json_rejection)?;
+    let cursor = req.cursor.clone();
+    let (pushes, fallback) = validate(req)?;
+
+    let mut scope: Option<Scope> = None;
+    let mut replies = Vec::new();
+    if !pushes.is_empty() || !fallback.is_empty() {
+        let sc = scope::of_caller(&st.db, &caller).await?;
+        let creates = check_access(&st, &caller, &sc, &pushes, &fallback).await?;
+        replies = write(&st, &caller, &sc, &pushes, &creates, fallback).await?;
+        st.projector.notify_one();
+        scope = Some(sc);
+    }
+
+    let mut resp = pull(&st, &caller, cursor.as_deref(), scope).await?;
+    resp.fallback = replies;
+    Ok(Json(resp))
+}
+
+/// Every pushed or reconciled document must be one the caller may change (or, if new,
+/// may create). One refused document refuses the whole request, audited, with nothing
+/// stored. Returns the documents to create.
+async fn check_access(
+    st: &AppState,
+    c: &Caller,
+    sc: &Scope,
+    pushes: &[Push],
+    fallback: &[(String, Message)],
+) -> Result<Vec<(String, NewDoc)>> {
+    let mut refused = BTreeSet::new();
+    let mut creates = Vec::new();
+    for p in pushes {
+        match sc.get(&p.doc) {
+            Some(a) if a.can_edit => {}
+            Some(_) => {
+                refused.insert(p.doc.clone());
+            }
+            None => {
+                let exists: Option<String> = sqlx::query_scalar("SELECT id FROM documents WHERE id = $1")
+                    .bind(p.doc.clone())
+                    .fetch_optional(&st.db)
+                    .await?;
+                match &p.create {
+                    Some(n) if exists.is_none() && scope::may_create(&st.db, c, &p.doc, n).await? => {
+                        creates.push((p.doc.clone(), n.clone()));
+                    }
+                    _ => {
+                        refused.insert(p.doc.clone());
+                    }
+                }
+            }
+        }
+    }
+    for (doc, _) in fallback {
+        if !sc.contains_key(doc) {
+            refused.insert(doc.clone());
+        }
+    }
+    if refused.is_empty() {
+        return Ok(creates);
+    }
+    for d in &refused {
+        audit(&st.db, Some(&c.org_id), Some(&c.user_id), Some(&c.device_id), "sync_refused", Some(d), "out of scope").await?;
+    }
+    tracing::warn!(user = %c.login, docs = refused.len(), "sync refused: documents out of scope");
+    Err(Error::Forbidden {
+        message: "you may not change or read these documents; nothing from this request was stored".into(),
+        docs: refused.into_iter().collect(),
+    })
+}
+
+/// Stores pushed changes and reconciliation messages in one transaction.
+async fn write(
+    st: &AppState,
+    c: &Caller,
+    sc: &Scope,
+    pushes: &[Push],
+    creates: &[(String, NewDoc)],
+    fallback: Vec<(String, Message)>,
+) -> Result<Vec<FallbackMsg>> {
+    let mut tx = st.db.begin().await?;
+    let base = store::lock_seq(&mut tx, &c.org_id).await?;
+    let mut next = base + 1;
+    for (id, n) in creates {
+        let activity = n.kind == DocKind::Activity;
+        store::insert_doc(
+            &mut tx,
+            &NewRow {
+                id,
+                org: &c.org_id,
+                kind: n.kind.code(),
+                district: if activity { None } else { n.district.as_deref() },
+                salon: None,
+                owner: activity.then_some(c.user_id.as_str()),
+                created_by: Some(&c.user_id),
+            },
+        )
+        .await?;
+        audit(&mut *tx, Some(&c.org_id), Some(&c.user_id), Some(&c.device_id), "doc_created", Some(id), n.kind.code()).await?;
+    }
+    for p in pushes {
+        let changes: Vec<(String, &[u8])> = p.changes.iter().map(|(h, b)| (h.clone(), b.as_slice())).collect();
+        (next, _) = store::append(&mut tx, &c.org_id, &p.doc, Some(&c.device_id), &changes, next).await?;
+    }
+    let mut replies = Vec::new();
+    for (doc, msg) in fallback {
+        let stored = store::stored(&mut tx, &doc).await?;
+        let mut am = stored.load()?;
+        let before = am.get_heads();
+        let mut state = SyncState::new();
+        am.receive_sync_message(&mut state, msg)
+            .map_err(|e| Error::bad(format!("the sync message for document {doc} cannot be applied: {e}")))?;
+        let new = am.get_changes(&before);
+        if !new.is_empty() {
+            if !sc.get(&doc).is_some_and(|a| a.can_edit) {
+                return Err(Error::Forbidden { message: "you may not change this document".into(), docs: vec![doc] });
+            }
+            let changes: Vec<(String, &[u8])> = new.iter().map(|ch| (store::hash_of(ch), ch.raw_bytes())).collect();
+            (next, _) = store::append(&mut tx, &c.org_id, &doc, Some(&c.device_id), &changes, next).await?;
+        }
+        if let Some(reply) = am.generate_sync_message(&mut state) {
+            replies.push(FallbackMsg { doc, msg: Bytes(reply.encode()) });
+        }
+    }
+    if next - 1 > base {
+        store::set_seq(&mut tx, &c.org_id, next - 1).await?;
+    }
+    tx.commit().await?;
+    Ok(replies)
+}
+
+/// A whole document, with where it belongs.
+pub async fn full_state(st: &AppState, doc: &str) -> Result<DocUpdate> {
+    let row = sqlx::query("SELECT kind, district_id, salon_id FROM documents WHERE id = $1")
+        .bind(doc.to_string())
+        .fetch_one(&st.db)
+        .await?;
+    let kind = DocKind::from_code(&row.get::<String, _>(0));
+    let placement = NewDoc { kind: kind.clone(), district: row.get(1), salon: row.get(2) };
+    let mut conn = st.db.acquire().await?;
+    let stored = store::stored(&mut conn, doc).await?;
+    Ok(DocUpdate {
+        doc: doc.to_string(),
+        kind,
+        placement: Some(placement),
+        chunks: stored.chunks().into_iter().map(Bytes).collect(),
+    })
+}
+
+fn size(u: &DocUpdate) -> usize {
+    u.chunks.iter().map(|c| c.0.len()).sum::<usize>() + 100
+}
+
+/// Everything in the caller's scope after `cursor`.
+async fn pull(st: &AppState, c: &Caller, cursor: Option<&str>, scope: Option<Scope>) -> Result<SyncResponse> {
+    let row = sqlx::query("SELECT change_seq, directory_version FROM organisations WHERE id = $1")
+        .bind(c.org_id.clone())
+        .fetch_one(&st.db)
+        .await?;
+    let counter: i64 = row.get(0);
+    let mut resp = SyncResponse { v: PROTOCOL_VERSION, directory: row.get(1), ..Default::default() };
+    let at = |seq: i64, after: Option<String>| Cursor { epoch: st.epoch.clone(), seq, after }.format();
+
+    let parsed = match cursor {
+        None => Some(Cursor { epoch: st.epoch.clone(), seq: counter, after: Some(String::new()) }),
+        Some(s) => Cursor::parse(s).filter(|p| p.epoch == st.epoch && p.seq <= counter),
+    };
+    let Some(cur) = parsed else {
+        // A cursor this database did not give (restored backup, another database): list
+        // every document with our heads; the device reconciles the ones that differ.
+        let sc = match scope {
+            Some(s) => s,
+            None => scope::of_caller(&st.db, c).await?,
+        };
+        let mut list = Vec::with_capacity(sc.len());
+        let mut conn = st.db.acquire().await?;
+        for (id, a) in sc {
+            let doc = store::stored(&mut conn, &id).await?.load()?;
+            list.push(ScopeEntry { doc: id, kind: a.kind, heads: doc.get_heads().iter().map(|h| h.to_string()).collect() });
+        }
+        resp.resync = Some(list);
+        resp.cursor = at(counter, None);
+        return Ok(resp);
+    };
+    if cur.after.is_none() && cur.seq == counter {
+        // Nothing new: the common case costs two indexed reads.
+        resp.cursor = at(counter, None);
+        return Ok(resp);
+    }
+    let sc = match scope {
+        Some(s) => s,
+        None => scope::of_caller(&st.db, c).await?,
+    };
+
+    if let Some(after) = cur.after {
+        // First sync, paged: every document in scope, whole, in id order.
+        let mut budget = 0;
+        for id in sc.keys().filter(|k| k.as_str() > after.as_str()) {
+            let u = full_state(st, id).await?;
+            budget += size(&u);
+            resp.docs.push(u);
+            if budget > RESPONSE_BUDGET {
+                resp.more = true;
+                resp.cursor = at(cur.seq, Some(id.clone()));
+                return Ok(resp);
+            }
+        }
+        resp.more = cur.seq < counter;
+        resp.cursor = at(cur.seq, None);
+        return Ok(resp);
+    }
+
+    // Scope events and changes after the cursor, merged in sequence order.
+    let events = sqlx::query(
+        "SELECT seq, doc_id, entered FROM scope_events WHERE org_id = $1 AND user_id = $2 AND seq > $3 AND seq <= $4 ORDER BY seq",
+    )
+    .bind(c.org_id.clone())
+    .bind(c.user_id.clone())
+    .bind(cur.seq)
+    .bind(counter)
+    .fetch_all(&st.db)
+    .await?;
+    let events: Vec<(i64, String, bool)> =
+        events.iter().map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1), r.get::<i64, _>(2) == 1)).collect();
+    let mut events = events.into_iter().peekable();
+    let mut docs: BTreeMap<String, DocUpdate> = BTreeMap::new();
+    let mut whole: BTreeSet<String> = BTreeSet::new();
+    let mut removed: BTreeSet<String> = BTreeSet::new();
+    let mut budget = 0usize;
+    let mut done = cur.seq;
+    const BATCH: i64 = 500;
+    'outer: loop {
+        let rows = sqlx::query(
+            "SELECT seq, doc_id, bytes, device_id FROM changes WHERE org_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4",
+        )
+        .bind(c.org_id.clone())
+        .bind(done)
+        .bind(counter)
+        .bind(BATCH)
+        .fetch_all(&st.db)
+        .await?;
+        let last_batch = (rows.len() as i64) < BATCH;
+        let batch_end = if last_batch { counter } else { rows.last().map(|r| r.get::<i64, _>(0)).unwrap_or(counter) };
+        let mut rows = rows.into_iter().peekable();
+        loop {
+            let next_change = rows.peek().map(|r| r.get::<i64, _>(0));
+            let next_event = events.peek().map(|e| e.0).filter(|s| *s <= batch_end);
+            let seq = match (next_change, next_event) {
+                (None, None) => break,
+                (Some(a), Some(b)) => a.min(b),
+                (Some(a), None) => a,
+                (None, Some(b)) => b,
+            };
+            if next_event == Some(seq) {
+                let (_, doc, entered) = events.next().expect("peeked");
+                if entered && sc.contains_key(&doc) {
+                    removed.remove(&doc);
+                    if whole.insert(doc.clone()) {
+                        let u = full_state(st, &doc).await?;
+                        budget += size(&u);
+                        docs.insert(doc, u);
+                    }
+                } else if !entered && !sc.contains_key(&doc) {
+                    docs.remove(&doc);
+                    whole.remove(&doc);
+                    removed.insert(doc);
+                }
+            } else {
+                let r = rows.next().expect("peeked");
+                let doc: String = r.get(1);
+                let device: Option<String> = r.get(3);
+                if let Some(a) = sc.get(&doc)
+                    && device.as_deref() != Some(c.device_id.as_str())
+                    && !whole.contains(&doc)
+                {
+                    let bytes: Vec<u8> = r.get(2);
+                    budget += bytes.len();
+                    docs.entry(doc.clone())
+                        .or_insert_with(|| DocUpdate { doc, kind: a.kind.clone(), placement: None, chunks: vec![] })
+                        .chunks
+                        .push(Bytes(bytes));
+                }
+            }
+            done = seq;
+            if budget > RESPONSE_BUDGET && done < counter {
+                resp.more = true;
+                break 'outer;
+            }
+        }
+        done = done.max(batch_end);
+        if last_batch || done >= counter {
+            break;
+        }
+    }
+    resp.docs = docs.into_values().collect();
+    resp.removed = removed.into_iter().collect();
+    resp.cursor = at(done, None);
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_none() {
+        let c = Cursor { epoch: "e-1".into(), seq: 42, after: None };
+        assert_eq!(Cursor::parse(&c.format()), Some(c));
+        let c = Cursor { epoch: "e".into(), seq: 0, after: Some("doc-1".into()) };
+        assert_eq!(Cursor::parse(&c.format()), Some(c));
+        for bad in ["", "2.e.1", "1.e", "1.e.x", "1.e.-4"] {
+            assert_eq!(Cursor::parse(bad), None, "{bad}");
+        }
+    }
+}
