@@ -88,10 +88,14 @@ impl TestServer {
 
     /// Signs `login` in as a new device.
     pub async fn device(&self, login: &str) -> Device {
+        self.device_with(login, PASSWORD).await
+    }
+
+    pub async fn device_with(&self, login: &str, password: &str) -> Device {
         let r = self
             .http
             .post(format!("{}/api/login", self.base))
-            .json(&LoginRequest { login: login.into(), password: PASSWORD.into(), device_name: "test".into(), app: "test".into() })
+            .json(&LoginRequest { login: login.into(), password: password.into(), device_name: "test".into(), app: "test".into() })
             .send()
             .await
             .unwrap();
