@@ -245,6 +245,18 @@ pub async fn unassign(db: &Db, user: &str, doc: &str) -> anyhow::Result<()> {
     .await
 }
 
+/// Disables a user: every device of theirs is refused from now on.
+pub async fn disable_user(db: &Db, user: &str) -> anyhow::Result<()> {
+    sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL")
+        .bind(now_ms())
+        .bind(user.to_string())
+        .execute(db)
+        .await?;
+    let org: String = sqlx::query_scalar("SELECT org_id FROM users WHERE id = $1").bind(user.to_string()).fetch_one(db).await?;
+    audit(db, Some(&org), Some(user), None, "user_disabled", None, "").await?;
+    Ok(())
+}
+
 /// Signs a device out: its token stops working at once.
 pub async fn revoke_device(db: &Db, device: &str, by: Option<&str>) -> anyhow::Result<bool> {
     let r = sqlx::query("UPDATE devices SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")

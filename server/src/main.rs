@@ -22,6 +22,7 @@ usage:
   server admin unassign LOGIN DOC
   server admin devices LOGIN             list a user's devices
   server admin revoke DEVICE_ID          sign a device out
+  server admin disable LOGIN             refuse every device of a user
   server admin list                      organisations, districts and salons
 ";
 
@@ -135,6 +136,11 @@ async fn admin_cmd(db: &db::Db, a: &[String]) -> anyhow::Result<()> {
                 bail!("no active device with that id");
             }
             println!("revoked");
+        }
+        Some("disable") => {
+            let (user, _) = admin::user_by_login(db, &arg(a, 1, "LOGIN")?).await?;
+            admin::disable_user(db, &user).await?;
+            println!("disabled");
         }
         Some("list") => {
             for line in admin::list(db).await? {

@@ -126,7 +126,7 @@ async fn a_volunteer_sees_and_writes_only_assigned_people_and_refusals_are_audit
 async fn a_revoked_device_gets_401_and_the_refusal_is_audited() {
     for backend in backends() {
         let s = TestServer::start(backend).await;
-        let _o = org(&s.db).await;
+        let o = org(&s.db).await;
         let mut phone = s.device("minsei_a").await;
         let mut desk = s.device("minsei_a").await;
         phone.sync().await;
@@ -155,6 +155,13 @@ async fn a_revoked_device_gets_401_and_the_refusal_is_audited() {
         assert_eq!(r.status(), StatusCode::OK);
         let req = desk.replica.request("test");
         assert!(matches!(desk.post(&req).await, Answer::Err(StatusCode::UNAUTHORIZED, _)));
+
+        // Disabling the user refuses every device of theirs.
+        let mut third = s.device("minsei_b").await;
+        third.sync().await;
+        server::admin::disable_user(&s.db, &o.users["minsei_b"]).await.unwrap();
+        let req = third.replica.request("test");
+        assert!(matches!(third.post(&req).await, Answer::Err(StatusCode::UNAUTHORIZED, _)), "{backend}");
 
         // A wrong password: 401, audited.
         let r = s
