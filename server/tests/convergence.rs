@@ -177,3 +177,46 @@ async fn devices_converge_in_every_order_under_duplication_reordering_and_loss()
 fn leaders_has_salon(user: &str, o: &Org) -> bool {
     user == o.users["lead1"] || user == o.users["lead2"]
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_syncing_through_two_server_processes_converge() {
+    for backend in backends() {
+        let s = TestServer::start(backend).await;
+        let o = org(&s.db).await;
+        let second = s.another().await;
+        let mut a = s.device("minsei_a").await;
+        let mut b = s.device("minsei_b").await;
+        b.base = second.clone();
+        a.sync().await;
+        b.sync().await;
+        a.replica.create("p-two", NewDoc { kind: DocKind::Person, district: Some(o.school.clone()), salon: None }).unwrap();
+        a.sync().await;
+        b.sync().await;
+        // Both write at once, each through its own server, many times.
+        for i in 0..10 {
+            let va = json!({"date": "2026-11-01", "outcome": "met", "note": format!("a{i}")});
+            let vb = json!({"date": "2026-11-02", "outcome": "not_home", "note": format!("b{i}")});
+            a.replica.edit("p-two", |tx| crdt::write(tx, &["visits", &format!("a{i}")], &va)).unwrap();
+            b.replica.edit("p-two", |tx| crdt::write(tx, &["visits", &format!("b{i}")], &vb)).unwrap();
+            let (ra, rb) = (a.replica.request("t"), b.replica.request("t"));
+            let (xa, xb) = tokio::join!(a.post(&ra), b.post(&rb));
+            let (Answer::Ok(xa), Answer::Ok(xb)) = (xa, xb) else { panic!("{backend}: sync failed") };
+            a.replica.apply(&ra, xa).unwrap();
+            b.replica.apply(&rb, xb).unwrap();
+            // Switch servers halfway.
+            if i == 5 {
+                std::mem::swap(&mut a.base, &mut b.base);
+            }
+        }
+        a.sync().await;
+        b.sync().await;
+        a.sync().await;
+        assert_eq!(heads(&a, "p-two"), heads(&b, "p-two"), "{backend}");
+        let (p, _) = shared::doc::read::<Person, _>(&b.replica.get("p-two").unwrap().doc).unwrap();
+        assert_eq!(p.visits.len(), 20, "{backend}");
+        let stored = server::store::stored(&mut s.db.acquire().await.unwrap(), "p-two").await.unwrap().load().unwrap();
+        let mut server_heads: Vec<String> = stored.get_heads().iter().map(|h| h.to_string()).collect();
+        server_heads.sort();
+        assert_eq!(heads(&a, "p-two"), server_heads, "{backend}: the database holds what both devices hold");
+    }
+}

@@ -74,6 +74,16 @@ impl TestServer {
         TestServer { base, db: pool, tmp, http: reqwest::Client::new() }
     }
 
+    /// Another server process on the same database (its own pool, its own port).
+    pub async fn another(&self) -> String {
+        let pool = db::open(&self.tmp.url, 8).await.expect("open database");
+        let st = AppState::new(pool).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, server::router(st, None)).await });
+        base
+    }
+
     pub async fn count(&self, table: &str) -> i64 {
         sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&self.db).await.unwrap()
     }
