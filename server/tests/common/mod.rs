@@ -65,7 +65,15 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(backend: &str) -> TestServer {
-        let tmp = temp_db(backend).await;
+        Self::serve(temp_db(backend).await).await
+    }
+
+    /// A server on an existing database (not removed afterwards).
+    pub async fn on(url: &str) -> TestServer {
+        Self::serve(TempDb { url: url.to_string(), dir: None }).await
+    }
+
+    async fn serve(tmp: TempDb) -> TestServer {
         let pool = db::open(&tmp.url, 8).await.expect("open database");
         let st = AppState::new(pool.clone()).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
