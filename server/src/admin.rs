@@ -34,7 +34,11 @@ async fn bump_directory(tx: &mut crate::db::Tx<'_>, org: &str) -> sqlx::Result<(
 }
 
 /// Makes a document on the server with its first change (salon and map documents).
-async fn create_doc(tx: &mut crate::db::Tx<'_>, row: NewRow<'_>, kind: &DocKind) -> anyhow::Result<()> {
+async fn create_doc(
+    tx: &mut crate::db::Tx<'_>,
+    row: NewRow<'_>,
+    kind: &DocKind,
+) -> anyhow::Result<()> {
     store::insert_doc(tx, &row).await?;
     store::append_locked(tx, row.org, row.id, &store::genesis(kind)?).await?;
     Ok(())
@@ -53,12 +57,14 @@ pub async fn create_district(
     let map = new_id();
     let mut tx = db.begin().await?;
     let parent_path = match parent {
-        Some(p) => sqlx::query_scalar::<_, String>("SELECT path FROM districts WHERE id = $1 AND org_id = $2")
-            .bind(p.to_string())
-            .bind(org.to_string())
-            .fetch_optional(&mut *tx)
-            .await?
-            .with_context(|| format!("no district {p} in this organisation"))?,
+        Some(p) => sqlx::query_scalar::<_, String>(
+            "SELECT path FROM districts WHERE id = $1 AND org_id = $2",
+        )
+        .bind(p.to_string())
+        .bind(org.to_string())
+        .fetch_optional(&mut *tx)
+        .await?
+        .with_context(|| format!("no district {p} in this organisation"))?,
         None => "/".to_string(),
     };
     sqlx::query(
@@ -78,9 +84,29 @@ pub async fn create_district(
     .bind(now_ms())
     .execute(&mut *tx)
     .await?;
-    create_doc(&mut tx, NewRow { id: &map, org, kind: "map", district: Some(&id), ..Default::default() }, &DocKind::Map).await?;
+    create_doc(
+        &mut tx,
+        NewRow {
+            id: &map,
+            org,
+            kind: "map",
+            district: Some(&id),
+            ..Default::default()
+        },
+        &DocKind::Map,
+    )
+    .await?;
     bump_directory(&mut tx, org).await?;
-    audit(&mut *tx, Some(org), None, None, "district_created", None, name).await?;
+    audit(
+        &mut *tx,
+        Some(org),
+        None,
+        None,
+        "district_created",
+        None,
+        name,
+    )
+    .await?;
     tx.commit().await?;
     Ok(id)
 }
@@ -106,15 +132,41 @@ pub async fn create_salon(
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
-    create_doc(&mut tx, NewRow { id: &doc, org, kind: "salon", salon: Some(&id), ..Default::default() }, &DocKind::Salon).await?;
+    create_doc(
+        &mut tx,
+        NewRow {
+            id: &doc,
+            org,
+            kind: "salon",
+            salon: Some(&id),
+            ..Default::default()
+        },
+        &DocKind::Salon,
+    )
+    .await?;
     bump_directory(&mut tx, org).await?;
-    audit(&mut *tx, Some(org), None, None, "salon_created", Some(&doc), name).await?;
+    audit(
+        &mut *tx,
+        Some(org),
+        None,
+        None,
+        "salon_created",
+        Some(&doc),
+        name,
+    )
+    .await?;
     tx.commit().await?;
     Ok((id, doc))
 }
 
 /// A user. `password_hash` from [`auth::hash_password`].
-pub async fn create_user(db: &Db, org: &str, login: &str, name: &str, password_hash: &str) -> anyhow::Result<String> {
+pub async fn create_user(
+    db: &Db,
+    org: &str,
+    login: &str,
+    name: &str,
+    password_hash: &str,
+) -> anyhow::Result<String> {
     let login = login.trim();
     if login.is_empty() || login.len() > 64 {
         bail!("a login id is 1 to 64 characters");
@@ -132,7 +184,16 @@ pub async fn create_user(db: &Db, org: &str, login: &str, name: &str, password_h
         .await
         .with_context(|| format!("cannot create user {login} (is the login id taken?)"))?;
     bump_directory(&mut tx, org).await?;
-    audit(&mut *tx, Some(org), Some(&id), None, "user_created", None, login).await?;
+    audit(
+        &mut *tx,
+        Some(org),
+        Some(&id),
+        None,
+        "user_created",
+        None,
+        login,
+    )
+    .await?;
     tx.commit().await?;
     Ok(id)
 }
@@ -148,12 +209,21 @@ pub async fn user_by_login(db: &Db, login: &str) -> anyhow::Result<(String, Stri
 
 /// Runs `mutate` (a change of `user`'s access) in one transaction with the scope events it
 /// causes.
-async fn rescope<F>(db: &Db, user: &str, action: &str, detail: &str, mutate: F) -> anyhow::Result<()>
+async fn rescope<F>(
+    db: &Db,
+    user: &str,
+    action: &str,
+    detail: &str,
+    mutate: F,
+) -> anyhow::Result<()>
 where
     F: for<'t> FnOnce(&'t mut sqlx::AnyConnection) -> futures_like::BoxFut<'t>,
 {
     let mut tx = db.begin().await?;
-    let org: String = sqlx::query_scalar("SELECT org_id FROM users WHERE id = $1").bind(user.to_string()).fetch_one(&mut *tx).await?;
+    let org: String = sqlx::query_scalar("SELECT org_id FROM users WHERE id = $1")
+        .bind(user.to_string())
+        .fetch_one(&mut *tx)
+        .await?;
     // Take the sequence lock first: scope events are numbered like changes.
     let mut next = store::lock_seq(&mut tx, &org).await? + 1;
     let grants = auth::grants(&mut *tx, user).await?;
@@ -161,8 +231,14 @@ where
     mutate(&mut tx).await?;
     let grants = auth::grants(&mut *tx, user).await?;
     let after = scope::scope(&mut tx, &org, user, &grants).await?;
-    let entered = after.keys().filter(|k| !before.contains_key(*k)).map(|k| (k, 1i64));
-    let left = before.keys().filter(|k| !after.contains_key(*k)).map(|k| (k, 0i64));
+    let entered = after
+        .keys()
+        .filter(|k| !before.contains_key(*k))
+        .map(|k| (k, 1i64));
+    let left = before
+        .keys()
+        .filter(|k| !after.contains_key(*k))
+        .map(|k| (k, 0i64));
     for (doc, e) in entered.chain(left) {
         sqlx::query("INSERT INTO scope_events (org_id, seq, user_id, doc_id, entered) VALUES ($1, $2, $3, $4, $5)")
             .bind(org.clone())
@@ -182,13 +258,28 @@ where
 }
 
 pub mod futures_like {
-    pub type BoxFut<'t> = std::pin::Pin<Box<dyn std::future::Future<Output = sqlx::Result<()>> + Send + 't>>;
+    pub type BoxFut<'t> =
+        std::pin::Pin<Box<dyn std::future::Future<Output = sqlx::Result<()>> + Send + 't>>;
 }
 
 /// Gives `user` a role, limited to a district subtree or a salon where given.
-pub async fn grant(db: &Db, user: &str, role: &Role, district: Option<&str>, salon: Option<&str>) -> anyhow::Result<()> {
-    let (role, district, salon) = (role.code().to_string(), district.map(str::to_string), salon.map(str::to_string));
-    let detail = format!("{role} {} {}", district.as_deref().unwrap_or("-"), salon.as_deref().unwrap_or("-"));
+pub async fn grant(
+    db: &Db,
+    user: &str,
+    role: &Role,
+    district: Option<&str>,
+    salon: Option<&str>,
+) -> anyhow::Result<()> {
+    let (role, district, salon) = (
+        role.code().to_string(),
+        district.map(str::to_string),
+        salon.map(str::to_string),
+    );
+    let detail = format!(
+        "{role} {} {}",
+        district.as_deref().unwrap_or("-"),
+        salon.as_deref().unwrap_or("-")
+    );
     let user_s = user.to_string();
     rescope(db, user, "role_granted", &detail, move |c| {
         Box::pin(async move {
@@ -212,7 +303,12 @@ pub async fn revoke_role(db: &Db, user: &str, role: &Role) -> anyhow::Result<()>
     let (u, r) = (user.to_string(), role.code().to_string());
     rescope(db, user, "role_revoked", role.code(), move |c| {
         Box::pin(async move {
-            sqlx::query("DELETE FROM memberships WHERE user_id = $1 AND role = $2").bind(u).bind(r).execute(c).await.map(|_| ())
+            sqlx::query("DELETE FROM memberships WHERE user_id = $1 AND role = $2")
+                .bind(u)
+                .bind(r)
+                .execute(c)
+                .await
+                .map(|_| ())
         })
     })
     .await
@@ -239,7 +335,12 @@ pub async fn unassign(db: &Db, user: &str, doc: &str) -> anyhow::Result<()> {
     let (u, d) = (user.to_string(), doc.to_string());
     rescope(db, user, "unassigned", doc, move |c| {
         Box::pin(async move {
-            sqlx::query("DELETE FROM assignments WHERE user_id = $1 AND doc_id = $2").bind(u).bind(d).execute(c).await.map(|_| ())
+            sqlx::query("DELETE FROM assignments WHERE user_id = $1 AND doc_id = $2")
+                .bind(u)
+                .bind(d)
+                .execute(c)
+                .await
+                .map(|_| ())
         })
     })
     .await
@@ -252,7 +353,10 @@ pub async fn disable_user(db: &Db, user: &str) -> anyhow::Result<()> {
         .bind(user.to_string())
         .execute(db)
         .await?;
-    let org: String = sqlx::query_scalar("SELECT org_id FROM users WHERE id = $1").bind(user.to_string()).fetch_one(db).await?;
+    let org: String = sqlx::query_scalar("SELECT org_id FROM users WHERE id = $1")
+        .bind(user.to_string())
+        .fetch_one(db)
+        .await?;
     audit(db, Some(&org), Some(user), None, "user_disabled", None, "").await?;
     Ok(())
 }
@@ -264,39 +368,66 @@ pub async fn revoke_device(db: &Db, device: &str, by: Option<&str>) -> anyhow::R
         .bind(device.to_string())
         .execute(db)
         .await?;
-    let row = sqlx::query("SELECT u.org_id, u.id FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = $1")
-        .bind(device.to_string())
-        .fetch_optional(db)
-        .await?;
+    let row = sqlx::query(
+        "SELECT u.org_id, u.id FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = $1",
+    )
+    .bind(device.to_string())
+    .fetch_optional(db)
+    .await?;
     if let Some(row) = row {
         let (org, user): (String, String) = (row.get(0), row.get(1));
-        audit(db, Some(&org), Some(&user), Some(device), "device_revoked", None, by.unwrap_or("admin")).await?;
+        audit(
+            db,
+            Some(&org),
+            Some(&user),
+            Some(device),
+            "device_revoked",
+            None,
+            by.unwrap_or("admin"),
+        )
+        .await?;
     }
     Ok(r.rows_affected() == 1)
 }
 
 /// The devices of a user: (id, name, app version, last seen, revoked).
-pub async fn devices(db: &Db, user: &str) -> anyhow::Result<Vec<(String, String, String, i64, bool)>> {
+pub async fn devices(
+    db: &Db,
+    user: &str,
+) -> anyhow::Result<Vec<(String, String, String, i64, bool)>> {
     let rows = sqlx::query("SELECT id, name, app_version, last_seen_at, revoked_at FROM devices WHERE user_id = $1 ORDER BY created_at")
         .bind(user.to_string())
         .fetch_all(db)
         .await?;
     Ok(rows
         .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get::<Option<i64>, _>(4).is_some()))
+        .map(|r| {
+            (
+                r.get(0),
+                r.get(1),
+                r.get(2),
+                r.get(3),
+                r.get::<Option<i64>, _>(4).is_some(),
+            )
+        })
         .collect())
 }
 
 /// Organisations, districts (indented by depth) and salons, one line each.
 pub async fn list(db: &Db) -> anyhow::Result<Vec<String>> {
     let mut out = Vec::new();
-    for o in sqlx::query("SELECT id, name FROM organisations ORDER BY created_at").fetch_all(db).await? {
+    for o in sqlx::query("SELECT id, name FROM organisations ORDER BY created_at")
+        .fetch_all(db)
+        .await?
+    {
         let org: String = o.get(0);
         out.push(format!("organisation {} {}", org, o.get::<String, _>(1)));
-        for d in sqlx::query("SELECT id, name, level, path, map_doc FROM districts WHERE org_id = $1 ORDER BY path")
-            .bind(org.clone())
-            .fetch_all(db)
-            .await?
+        for d in sqlx::query(
+            "SELECT id, name, level, path, map_doc FROM districts WHERE org_id = $1 ORDER BY path",
+        )
+        .bind(org.clone())
+        .fetch_all(db)
+        .await?
         {
             let depth = d.get::<String, _>(3).matches('/').count().saturating_sub(1);
             out.push(format!(
@@ -308,8 +439,17 @@ pub async fn list(db: &Db) -> anyhow::Result<Vec<String>> {
                 d.get::<Option<String>, _>(4).unwrap_or_default()
             ));
         }
-        for s in sqlx::query("SELECT id, name, doc_id FROM salons WHERE org_id = $1 ORDER BY name").bind(org).fetch_all(db).await? {
-            out.push(format!("  salon {} {} document {}", s.get::<String, _>(0), s.get::<String, _>(1), s.get::<String, _>(2)));
+        for s in sqlx::query("SELECT id, name, doc_id FROM salons WHERE org_id = $1 ORDER BY name")
+            .bind(org)
+            .fetch_all(db)
+            .await?
+        {
+            out.push(format!(
+                "  salon {} {} document {}",
+                s.get::<String, _>(0),
+                s.get::<String, _>(1),
+                s.get::<String, _>(2)
+            ));
         }
     }
     Ok(out)

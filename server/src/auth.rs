@@ -4,8 +4,10 @@
 
 use crate::db::{self, Db, audit, now_ms};
 use crate::error::{Error, Result};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use argon2::Argon2;
+use argon2::password_hash::{
+    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
+};
 use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
 use shared::api::{Grant, UserInfo};
@@ -21,7 +23,11 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
 }
 
 pub fn verify_password(password: &str, stored: &str) -> bool {
-    PasswordHash::new(stored).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+    PasswordHash::new(stored).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
 }
 
 /// A hash no password matches, verified when the login id is unknown so that an unknown
@@ -66,7 +72,10 @@ impl Caller {
     }
 }
 
-pub async fn grants<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(e: E, user_id: &str) -> sqlx::Result<Vec<Grant>> {
+pub async fn grants<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    e: E,
+    user_id: &str,
+) -> sqlx::Result<Vec<Grant>> {
     let rows = sqlx::query("SELECT role, district_id, salon_id FROM memberships WHERE user_id = $1 ORDER BY created_at")
         .bind(user_id.to_string())
         .fetch_all(e)
@@ -82,15 +91,23 @@ pub async fn grants<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(e: E, user_
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let v = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
-    let t = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer "))?.trim();
+    let v = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let t = v
+        .strip_prefix("Bearer ")
+        .or_else(|| v.strip_prefix("bearer "))?
+        .trim();
     (!t.is_empty() && t.len() <= 200).then_some(t)
 }
 
 /// Finds the caller by their device token.
 pub async fn caller(db: &Db, headers: &HeaderMap, app: Option<&str>) -> Result<Caller> {
     let Some(token) = bearer(headers) else {
-        return Err(Error::Unauthorized("sign in first: no device token was sent".into()));
+        return Err(Error::Unauthorized(
+            "sign in first: no device token was sent".into(),
+        ));
     };
     let row = sqlx::query(
         "SELECT d.id, d.revoked_at, d.last_seen_at, d.app_version, u.id, u.org_id, u.login, u.name, u.disabled_at \
@@ -100,14 +117,27 @@ pub async fn caller(db: &Db, headers: &HeaderMap, app: Option<&str>) -> Result<C
     .fetch_optional(db)
     .await?;
     let Some(row) = row else {
-        return Err(Error::Unauthorized("this device is not signed in (unknown token)".into()));
+        return Err(Error::Unauthorized(
+            "this device is not signed in (unknown token)".into(),
+        ));
     };
     let device_id: String = row.get(0);
     let user_id: String = row.get(4);
     let org_id: String = row.get(5);
     if row.get::<Option<i64>, _>(1).is_some() || row.get::<Option<i64>, _>(8).is_some() {
-        audit(db, Some(&org_id), Some(&user_id), Some(&device_id), "revoked_device_refused", None, "").await?;
-        return Err(Error::Unauthorized("this device has been signed out by the office; sign in again".into()));
+        audit(
+            db,
+            Some(&org_id),
+            Some(&user_id),
+            Some(&device_id),
+            "revoked_device_refused",
+            None,
+            "",
+        )
+        .await?;
+        return Err(Error::Unauthorized(
+            "this device has been signed out by the office; sign in again".into(),
+        ));
     }
     // Coarse last-seen: at most one write a minute per device.
     let now = now_ms();
@@ -117,7 +147,11 @@ pub async fn caller(db: &Db, headers: &HeaderMap, app: Option<&str>) -> Result<C
     if now - last_seen > 60_000 || app_changed {
         sqlx::query("UPDATE devices SET last_seen_at = $1, app_version = $2 WHERE id = $3")
             .bind(now)
-            .bind(if app_changed { app.unwrap_or_default().to_string() } else { stored_app })
+            .bind(if app_changed {
+                app.unwrap_or_default().to_string()
+            } else {
+                stored_app
+            })
             .bind(device_id.clone())
             .execute(db)
             .await?;
@@ -133,21 +167,43 @@ pub async fn caller(db: &Db, headers: &HeaderMap, app: Option<&str>) -> Result<C
 }
 
 /// Checks a login and password and registers a new device for the user.
-pub async fn login(db: &Db, login: &str, password: &str, device_name: &str, app: &str) -> Result<(String, String, Caller)> {
-    let row = sqlx::query("SELECT id, org_id, name, password_hash, disabled_at FROM users WHERE login = $1")
-        .bind(login.trim().to_string())
-        .fetch_optional(db)
-        .await?;
+pub async fn login(
+    db: &Db,
+    login: &str,
+    password: &str,
+    device_name: &str,
+    app: &str,
+) -> Result<(String, String, Caller)> {
+    let row = sqlx::query(
+        "SELECT id, org_id, name, password_hash, disabled_at FROM users WHERE login = $1",
+    )
+    .bind(login.trim().to_string())
+    .fetch_optional(db)
+    .await?;
     let ok = match &row {
-        Some(r) => verify_password(password, &r.get::<String, _>(3)) && r.get::<Option<i64>, _>(4).is_none(),
+        Some(r) => {
+            verify_password(password, &r.get::<String, _>(3))
+                && r.get::<Option<i64>, _>(4).is_none()
+        }
         None => {
             verify_password(password, &DUMMY_HASH);
             false
         }
     };
     let Some(row) = row.filter(|_| ok) else {
-        audit(db, None, None, None, "login_failed", None, &truncate(login, 64)).await?;
-        return Err(Error::Unauthorized("the login id or password is wrong".into()));
+        audit(
+            db,
+            None,
+            None,
+            None,
+            "login_failed",
+            None,
+            &truncate(login, 64),
+        )
+        .await?;
+        return Err(Error::Unauthorized(
+            "the login id or password is wrong".into(),
+        ));
     };
     let user_id: String = row.get(0);
     let org_id: String = row.get(1);
@@ -166,7 +222,16 @@ pub async fn login(db: &Db, login: &str, password: &str, device_name: &str, app:
     .bind(now)
     .execute(db)
     .await?;
-    audit(db, Some(&org_id), Some(&user_id), Some(&device_id), "login", None, &truncate(device_name, 80)).await?;
+    audit(
+        db,
+        Some(&org_id),
+        Some(&user_id),
+        Some(&device_id),
+        "login",
+        None,
+        &truncate(device_name, 80),
+    )
+    .await?;
     let caller = Caller {
         grants: grants(db, &user_id).await?,
         user_id,

@@ -30,9 +30,14 @@ pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Db> {
     } else {
         url.to_string()
     };
-    let opts = AnyConnectOptions::from_str(&url).with_context(|| "DATABASE_URL is not a database address")?;
+    let opts = AnyConnectOptions::from_str(&url)
+        .with_context(|| "DATABASE_URL is not a database address")?;
     let pool = AnyPoolOptions::new()
-        .max_connections(if sqlite { max_connections.max(2) } else { max_connections })
+        .max_connections(if sqlite {
+            max_connections.max(2)
+        } else {
+            max_connections
+        })
         .acquire_timeout(Duration::from_secs(30))
         .after_connect(move |conn, _| {
             Box::pin(async move {
@@ -63,7 +68,11 @@ pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Db> {
 
 /// The database's epoch: a random id made when it was created, part of every cursor.
 pub async fn epoch(db: &Db) -> anyhow::Result<String> {
-    Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = 'epoch'").fetch_one(db).await?)
+    Ok(
+        sqlx::query_scalar("SELECT value FROM meta WHERE key = 'epoch'")
+            .fetch_one(db)
+            .await?,
+    )
 }
 
 /// The URL without its password, for messages.

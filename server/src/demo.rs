@@ -12,10 +12,10 @@ use crate::store::{self, NewRow};
 use automerge::{Automerge, Change};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use serde_json::json;
 use shared::codes::*;
 use shared::model::*;
 use shared::{Date, crdt};
-use serde_json::json;
 
 pub const PASSWORD: &str = "mimamori-demo";
 pub const PERSONS: usize = 300;
@@ -24,24 +24,67 @@ pub const MINSEI: usize = 10;
 pub const SALONS: usize = 6;
 
 const FAMILY: &[(&str, &str)] = &[
-    ("佐藤", "さとう"), ("鈴木", "すずき"), ("高橋", "たかはし"), ("田中", "たなか"), ("伊藤", "いとう"),
-    ("渡辺", "わたなべ"), ("山本", "やまもと"), ("中村", "なかむら"), ("小林", "こばやし"), ("加藤", "かとう"),
-    ("吉田", "よしだ"), ("山田", "やまだ"), ("佐々木", "ささき"), ("山口", "やまぐち"), ("松本", "まつもと"),
-    ("井上", "いのうえ"), ("木村", "きむら"), ("林", "はやし"), ("斎藤", "さいとう"), ("清水", "しみず"),
+    ("佐藤", "さとう"),
+    ("鈴木", "すずき"),
+    ("高橋", "たかはし"),
+    ("田中", "たなか"),
+    ("伊藤", "いとう"),
+    ("渡辺", "わたなべ"),
+    ("山本", "やまもと"),
+    ("中村", "なかむら"),
+    ("小林", "こばやし"),
+    ("加藤", "かとう"),
+    ("吉田", "よしだ"),
+    ("山田", "やまだ"),
+    ("佐々木", "ささき"),
+    ("山口", "やまぐち"),
+    ("松本", "まつもと"),
+    ("井上", "いのうえ"),
+    ("木村", "きむら"),
+    ("林", "はやし"),
+    ("斎藤", "さいとう"),
+    ("清水", "しみず"),
 ];
 const GIVEN_F: &[(&str, &str)] = &[
-    ("ハナ", "はな"), ("トメ", "とめ"), ("キヨ", "きよ"), ("和子", "かずこ"), ("幸子", "さちこ"), ("節子", "せつこ"),
-    ("久子", "ひさこ"), ("美代子", "みよこ"), ("文子", "ふみこ"), ("静江", "しずえ"),
+    ("ハナ", "はな"),
+    ("トメ", "とめ"),
+    ("キヨ", "きよ"),
+    ("和子", "かずこ"),
+    ("幸子", "さちこ"),
+    ("節子", "せつこ"),
+    ("久子", "ひさこ"),
+    ("美代子", "みよこ"),
+    ("文子", "ふみこ"),
+    ("静江", "しずえ"),
 ];
 const GIVEN_M: &[(&str, &str)] = &[
-    ("茂", "しげる"), ("清", "きよし"), ("勇", "いさむ"), ("実", "みのる"), ("正雄", "まさお"), ("敏夫", "としお"),
-    ("武", "たけし"), ("博", "ひろし"), ("進", "すすむ"), ("昭", "あきら"),
+    ("茂", "しげる"),
+    ("清", "きよし"),
+    ("勇", "いさむ"),
+    ("実", "みのる"),
+    ("正雄", "まさお"),
+    ("敏夫", "としお"),
+    ("武", "たけし"),
+    ("博", "ひろし"),
+    ("進", "すすむ"),
+    ("昭", "あきら"),
 ];
-const STREETS: &[&str] = &["本町", "港町", "栄町", "緑ヶ丘", "桜台", "浜通り", "旭町", "若葉町"];
+const STREETS: &[&str] = &[
+    "本町",
+    "港町",
+    "栄町",
+    "緑ヶ丘",
+    "桜台",
+    "浜通り",
+    "旭町",
+    "若葉町",
+];
 
 /// Whether the database already has an organisation.
 pub async fn is_empty(db: &Db) -> anyhow::Result<bool> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM organisations").fetch_one(db).await?;
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM organisations")
+        .fetch_one(db)
+        .await?;
     Ok(n == 0)
 }
 
@@ -65,7 +108,10 @@ async fn store_doc(db: &Db, row: NewRow<'_>, doc: &Automerge) -> anyhow::Result<
     Ok(n)
 }
 
-fn edit(doc: &mut Automerge, f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), crdt::CrdtError>) -> anyhow::Result<()> {
+fn edit(
+    doc: &mut Automerge,
+    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), crdt::CrdtError>,
+) -> anyhow::Result<()> {
     let mut tx = doc.transaction();
     f(&mut tx)?;
     tx.commit();
@@ -75,15 +121,28 @@ fn edit(doc: &mut Automerge, f: impl FnOnce(&mut automerge::transaction::Transac
 pub async fn load(db: &Db, today: Date) -> anyhow::Result<Summary> {
     let mut rng = StdRng::seed_from_u64(20261124);
     let org = admin::create_org(db, "みなと市社会福祉協議会（デモ）").await?;
-    let branch = admin::create_district(db, &org, None, "中央支所", "支所", Some((35.0, 135.0, 13))).await?;
+    let branch =
+        admin::create_district(db, &org, None, "中央支所", "支所", Some((35.0, 135.0, 13))).await?;
     let mut areas = Vec::new(); // (地区 id, 小学校区 ids)
     for (i, name) in ["東地区", "西地区"].iter().enumerate() {
         let lon = 135.0 + if i == 0 { 0.02 } else { -0.02 };
-        let d = admin::create_district(db, &org, Some(&branch), name, "地区", Some((35.0, lon, 15))).await?;
+        let d =
+            admin::create_district(db, &org, Some(&branch), name, "地区", Some((35.0, lon, 15)))
+                .await?;
         let mut schools = Vec::new();
         for s in ["第一小学校区", "第二小学校区"] {
             let school = format!("{}{}", &name[..name.len() - "地区".len()], s);
-            schools.push(admin::create_district(db, &org, Some(&d), &school, "小学校区", Some((35.0, lon, 16))).await?);
+            schools.push(
+                admin::create_district(
+                    db,
+                    &org,
+                    Some(&d),
+                    &school,
+                    "小学校区",
+                    Some((35.0, lon, 16)),
+                )
+                .await?,
+            );
         }
         areas.push((d, schools));
     }
@@ -99,18 +158,40 @@ pub async fn load(db: &Db, today: Date) -> anyhow::Result<Summary> {
     for i in 0..MINSEI {
         let (fam, _) = pick(&mut rng, FAMILY);
         let (given, _) = pick(&mut rng, GIVEN_F);
-        let id = admin::create_user(db, &org, &format!("minsei{:02}", i + 1), &format!("{fam} {given}（民生委員）"), &hash).await?;
+        let id = admin::create_user(
+            db,
+            &org,
+            &format!("minsei{:02}", i + 1),
+            &format!("{fam} {given}（民生委員）"),
+            &hash,
+        )
+        .await?;
         let (district, schools) = &areas[i % 2];
         // The first of each 地区 covers the whole 地区; the others one 小学校区 each.
-        let scope = if i < 2 { district } else { &schools[(i / 2) % 2] };
+        let scope = if i < 2 {
+            district
+        } else {
+            &schools[(i / 2) % 2]
+        };
         admin::grant(db, &id, &Role::Minsei, Some(scope), None).await?;
         minsei.push(id);
     }
     let mut volunteers = Vec::new();
     for i in 0..VOLUNTEERS {
         let (fam, _) = pick(&mut rng, FAMILY);
-        let (given, _) = if rng.random_bool(0.7) { pick(&mut rng, GIVEN_F) } else { pick(&mut rng, GIVEN_M) };
-        let id = admin::create_user(db, &org, &format!("vol{:02}", i + 1), &format!("{fam} {given}"), &hash).await?;
+        let (given, _) = if rng.random_bool(0.7) {
+            pick(&mut rng, GIVEN_F)
+        } else {
+            pick(&mut rng, GIVEN_M)
+        };
+        let id = admin::create_user(
+            db,
+            &org,
+            &format!("vol{:02}", i + 1),
+            &format!("{fam} {given}"),
+            &hash,
+        )
+        .await?;
         admin::grant(db, &id, &Role::Volunteer, None, None).await?;
         volunteers.push(id);
     }
@@ -122,14 +203,21 @@ pub async fn load(db: &Db, today: Date) -> anyhow::Result<Summary> {
         let school = &schools[(n / 2) % 2];
         let female = rng.random_bool(0.68);
         let (fam, fam_kana) = pick(&mut rng, FAMILY);
-        let (given, given_kana) = if female { pick(&mut rng, GIVEN_F) } else { pick(&mut rng, GIVEN_M) };
+        let (given, given_kana) = if female {
+            pick(&mut rng, GIVEN_F)
+        } else {
+            pick(&mut rng, GIVEN_M)
+        };
         let frequency = match rng.random_range(0..10) {
             0..=2 => Frequency::Weekly,
             3..=5 => Frequency::TwiceMonthly,
             6..=8 => Frequency::Monthly,
             _ => Frequency::AsNeeded,
         };
-        let vols = [volunteers[n % VOLUNTEERS].clone(), volunteers[(n * 7 + 3) % VOLUNTEERS].clone()];
+        let vols = [
+            volunteers[n % VOLUNTEERS].clone(),
+            volunteers[(n * 7 + 3) % VOLUNTEERS].clone(),
+        ];
         let mut doc = Automerge::new().with_actor(demo_actor.clone());
         edit(&mut doc, |tx| shared::doc::init(tx, &DocKind::Person))?;
         let profile = Profile {
@@ -137,19 +225,47 @@ pub async fn load(db: &Db, today: Date) -> anyhow::Result<Summary> {
             kana: format!("{fam_kana} {given_kana}"),
             birth_year: Some(rng.random_range(1930..1955)),
             sex: Some(if female { Sex::Female } else { Sex::Male }),
-            address: format!("みなと市{}{}丁目{}-{}", pick(&mut rng, STREETS), rng.random_range(1..6), rng.random_range(1..30), rng.random_range(1..20)),
-            phone: format!("0{}-{:03}-{:04}", rng.random_range(100..999), rng.random_range(0..999), rng.random_range(0..9999)),
-            household: Some(if rng.random_bool(0.8) { Household::Alone } else { Household::ElderlyOnly }),
+            address: format!(
+                "みなと市{}{}丁目{}-{}",
+                pick(&mut rng, STREETS),
+                rng.random_range(1..6),
+                rng.random_range(1..30),
+                rng.random_range(1..20)
+            ),
+            phone: format!(
+                "0{}-{:03}-{:04}",
+                rng.random_range(100..999),
+                rng.random_range(0..999),
+                rng.random_range(0..9999)
+            ),
+            household: Some(if rng.random_bool(0.8) {
+                Household::Alone
+            } else {
+                Household::ElderlyOnly
+            }),
             ..Default::default()
         };
         let since = today.add_days(-400);
         edit(&mut doc, |tx| {
             crdt::save_at(tx, &["profile"], &profile)?;
-            crdt::save_at(tx, &["watch"], &WatchPlan { frequency: frequency.clone(), ..Default::default() })?;
+            crdt::save_at(
+                tx,
+                &["watch"],
+                &WatchPlan {
+                    frequency: frequency.clone(),
+                    ..Default::default()
+                },
+            )?;
             crdt::save_at(
                 tx,
                 &["consent"],
-                &Consent { visits: true, share_minsei: true, date: Some(since), method: Some(ConsentMethod::Written), ..Default::default() },
+                &Consent {
+                    visits: true,
+                    share_minsei: true,
+                    date: Some(since),
+                    method: Some(ConsentMethod::Written),
+                    ..Default::default()
+                },
             )?;
             let contact = json!({"name": format!("{fam} 一郎"), "relation": "長男", "phone": "090-0000-0000", "order": 1});
             crdt::write(tx, &["emergency", "contacts", &new_id()], &contact)
@@ -171,13 +287,33 @@ pub async fn load(db: &Db, today: Date) -> anyhow::Result<Summary> {
             let concern = outcome == Outcome::Met && rng.random_range(0..25) == 0;
             let visit = Visit {
                 date: day,
-                time: format!("{:02}:{:02}", rng.random_range(9..17), rng.random_range(0..4) * 15),
-                kind: if rng.random_bool(0.85) { VisitKind::Visit } else { VisitKind::Phone },
-                condition: (outcome == Outcome::Met).then(|| if concern { Condition::Concern } else { Condition::Usual }),
+                time: format!(
+                    "{:02}:{:02}",
+                    rng.random_range(9..17),
+                    rng.random_range(0..4) * 15
+                ),
+                kind: if rng.random_bool(0.85) {
+                    VisitKind::Visit
+                } else {
+                    VisitKind::Phone
+                },
+                condition: (outcome == Outcome::Met).then_some(if concern {
+                    Condition::Concern
+                } else {
+                    Condition::Usual
+                }),
                 worries: if concern { vec![Worry::Health] } else { vec![] },
-                note: if concern { "足が痛いとのこと。通院の付き添いが必要か確認する。".into() } else { String::new() },
+                note: if concern {
+                    "足が痛いとのこと。通院の付き添いが必要か確認する。".into()
+                } else {
+                    String::new()
+                },
                 followup: concern,
-                followup_what: if concern { "通院の付き添いを地域包括に相談".into() } else { String::new() },
+                followup_what: if concern {
+                    "通院の付き添いを地域包括に相談".into()
+                } else {
+                    String::new()
+                },
                 outcome,
                 visitors: vec![vols[0].clone()],
                 recorded_by: vols[0].clone(),
@@ -187,13 +323,30 @@ pub async fn load(db: &Db, today: Date) -> anyhow::Result<Summary> {
             let vid = new_id();
             edit(&mut doc, |tx| crdt::save_at(tx, &["visits", &vid], &visit))?;
             if concern && day.days_until(today) > 30 {
-                let done = FollowupDone { on: day.add_days(7), by: minsei[n % MINSEI].clone(), note: "包括につないだ".into() };
-                edit(&mut doc, |tx| crdt::save_at(tx, &["followups", &vid], &done))?;
+                let done = FollowupDone {
+                    on: day.add_days(7),
+                    by: minsei[n % MINSEI].clone(),
+                    note: "包括につないだ".into(),
+                };
+                edit(&mut doc, |tx| {
+                    crdt::save_at(tx, &["followups", &vid], &done)
+                })?;
             }
             day = day.add_days(step + rng.random_range(-2..3));
         }
         let id = new_id();
-        changes += store_doc(db, NewRow { id: &id, org: &org, kind: "person", district: Some(school), ..Default::default() }, &doc).await?;
+        changes += store_doc(
+            db,
+            NewRow {
+                id: &id,
+                org: &org,
+                kind: "person",
+                district: Some(school),
+                ..Default::default()
+            },
+            &doc,
+        )
+        .await?;
         let _ = district;
         for v in &vols {
             admin::assign(db, v, &id).await?;
@@ -201,29 +354,66 @@ pub async fn load(db: &Db, today: Date) -> anyhow::Result<Summary> {
     }
 
     // Salons with rosters and twelve months of sessions.
-    let salon_names = ["ふれあいサロン本町", "いきいき栄町", "ささえあいカフェ港", "緑ヶ丘お茶の間", "桜台 子育てひろば", "浜通りオレンジカフェ"];
-    let types = [SalonType::Fureai, SalonType::Fureai, SalonType::Tsudoi, SalonType::Fureai, SalonType::Kosodate, SalonType::NinchishoCafe];
+    let salon_names = [
+        "ふれあいサロン本町",
+        "いきいき栄町",
+        "ささえあいカフェ港",
+        "緑ヶ丘お茶の間",
+        "桜台 子育てひろば",
+        "浜通りオレンジカフェ",
+    ];
+    let types = [
+        SalonType::Fureai,
+        SalonType::Fureai,
+        SalonType::Tsudoi,
+        SalonType::Fureai,
+        SalonType::Kosodate,
+        SalonType::NinchishoCafe,
+    ];
     for i in 0..SALONS {
         let (district, _) = &areas[i % 2];
-        let (salon, doc_id) = admin::create_salon(db, &org, Some(district), salon_names[i], &types[i]).await?;
-        let leader = admin::create_user(db, &org, &format!("salon{}", i + 1), &format!("{} 代表", salon_names[i]), &hash).await?;
+        let (salon, doc_id) =
+            admin::create_salon(db, &org, Some(district), salon_names[i], &types[i]).await?;
+        let leader = admin::create_user(
+            db,
+            &org,
+            &format!("salon{}", i + 1),
+            &format!("{} 代表", salon_names[i]),
+            &hash,
+        )
+        .await?;
         admin::grant(db, &leader, &Role::SalonLeader, None, Some(&salon)).await?;
         let mut conn = db.acquire().await?;
-        let mut doc = store::stored(&mut conn, &doc_id).await?.load()?.with_actor(demo_actor.clone());
+        let mut doc = store::stored(&mut conn, &doc_id)
+            .await?
+            .load()?
+            .with_actor(demo_actor.clone());
         drop(conn);
         let before = doc.get_heads();
         edit(&mut doc, |tx| {
             crdt::save_at(
                 tx,
                 &["profile"],
-                &SalonProfile { name: salon_names[i].into(), salon_type: types[i].clone(), venue: "集会所".into(), schedule: "毎月第2水曜 13:30".into(), ..Default::default() },
+                &SalonProfile {
+                    name: salon_names[i].into(),
+                    salon_type: types[i].clone(),
+                    venue: "集会所".into(),
+                    schedule: "毎月第2水曜 13:30".into(),
+                    ..Default::default()
+                },
             )
         })?;
         let mut members = Vec::new();
         for _ in 0..rng.random_range(15..26) {
             let (fam, fk) = pick(&mut rng, FAMILY);
             let (given, gk) = pick(&mut rng, GIVEN_F);
-            let m = Member { name: format!("{fam} {given}"), kana: format!("{fk} {gk}"), area: pick(&mut rng, STREETS).to_string(), joined_on: Some(today.add_days(-500)), ..Default::default() };
+            let m = Member {
+                name: format!("{fam} {given}"),
+                kana: format!("{fk} {gk}"),
+                area: pick(&mut rng, STREETS).to_string(),
+                joined_on: Some(today.add_days(-500)),
+                ..Default::default()
+            };
             let mid = new_id();
             edit(&mut doc, |tx| crdt::save_at(tx, &["members", &mid], &m))?;
             members.push(mid);
@@ -236,12 +426,26 @@ pub async fn load(db: &Db, today: Date) -> anyhow::Result<Summary> {
             let session = Session {
                 date,
                 program: vec![Program::Exercise, Program::Tea],
-                attendance: members.iter().map(|m| (m.clone(), if rng.random_bool(0.8) { Mark::Present } else { Mark::Absent })).collect(),
+                attendance: members
+                    .iter()
+                    .map(|m| {
+                        (
+                            m.clone(),
+                            if rng.random_bool(0.8) {
+                                Mark::Present
+                            } else {
+                                Mark::Absent
+                            },
+                        )
+                    })
+                    .collect(),
                 guests: rng.random_range(0..4),
                 helpers: rng.random_range(2..6),
                 ..Default::default()
             };
-            edit(&mut doc, |tx| crdt::save_at(tx, &["sessions", &date.to_string()], &session))?;
+            edit(&mut doc, |tx| {
+                crdt::save_at(tx, &["sessions", &date.to_string()], &session)
+            })?;
         }
         let new: Vec<Change> = doc.get_changes(&before);
         let mut tx = db.begin().await?;
@@ -249,5 +453,9 @@ pub async fn load(db: &Db, today: Date) -> anyhow::Result<Summary> {
         tx.commit().await?;
     }
     crate::projection::catch_up(db).await?;
-    Ok(Summary { org, persons: PERSONS, changes })
+    Ok(Summary {
+        org,
+        persons: PERSONS,
+        changes,
+    })
 }

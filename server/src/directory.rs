@@ -2,13 +2,13 @@
 //! (districts, their salons, the people in their scope and who visits them), cached on
 //! the device for offline use. Read-only: the app never edits it.
 
+use crate::AppState;
 use crate::auth;
 use crate::error::Result;
 use crate::scope;
-use crate::AppState;
+use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::Json;
 use shared::api::*;
 use shared::codes::SalonType;
 use sqlx::Row;
@@ -80,9 +80,20 @@ pub async fn handler(State(st): State<AppState>, headers: HeaderMap) -> Result<J
     }
     let mut users = Vec::new();
     for u in colleagues {
-        let name: Option<String> = sqlx::query_scalar("SELECT name FROM users WHERE id = $1").bind(u.clone()).fetch_optional(&st.db).await?;
-        let roles = auth::grants(&st.db, &u).await?.into_iter().map(|g| g.role).collect::<BTreeSet<_>>();
-        users.push(UserEntry { id: u, name: name.unwrap_or_default(), roles: roles.into_iter().collect() });
+        let name: Option<String> = sqlx::query_scalar("SELECT name FROM users WHERE id = $1")
+            .bind(u.clone())
+            .fetch_optional(&st.db)
+            .await?;
+        let roles = auth::grants(&st.db, &u)
+            .await?
+            .into_iter()
+            .map(|g| g.role)
+            .collect::<BTreeSet<_>>();
+        users.push(UserEntry {
+            id: u,
+            name: name.unwrap_or_default(),
+            roles: roles.into_iter().collect(),
+        });
     }
     let activity_doc: Option<String> =
         sqlx::query_scalar("SELECT id FROM documents WHERE owner_id = $1 AND kind = 'activity' ORDER BY created_at LIMIT 1")
@@ -96,7 +107,14 @@ pub async fn handler(State(st): State<AppState>, headers: HeaderMap) -> Result<J
         salons,
         people: people.into_values().collect(),
         users,
-        docs: sc.into_iter().map(|(doc, a)| DocEntry { doc, kind: a.kind, can_edit: a.can_edit }).collect(),
+        docs: sc
+            .into_iter()
+            .map(|(doc, a)| DocEntry {
+                doc,
+                kind: a.kind,
+                can_edit: a.can_edit,
+            })
+            .collect(),
         activity_doc,
     }))
 }

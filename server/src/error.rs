@@ -1,8 +1,8 @@
 //! Every error answer is JSON: `{"error": code, "message": text}` (shared::sync::ApiError).
 
+use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use shared::sync::ApiError;
 
 #[derive(Debug)]
@@ -52,16 +52,30 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code) = self.parts();
         let (message, docs) = match self {
-            Error::Unauthorized(m) | Error::BadRequest(m) | Error::TooLarge(m) | Error::NotFound(m) | Error::Conflict(m) => {
-                (m, vec![])
-            }
+            Error::Unauthorized(m)
+            | Error::BadRequest(m)
+            | Error::TooLarge(m)
+            | Error::NotFound(m)
+            | Error::Conflict(m) => (m, vec![]),
             Error::Forbidden { message, docs } => (message, docs),
             Error::Server(e) => {
                 tracing::error!("server error: {e:#}");
-                ("the server could not complete the request; nothing was lost, try again".to_string(), vec![])
+                (
+                    "the server could not complete the request; nothing was lost, try again"
+                        .to_string(),
+                    vec![],
+                )
             }
         };
-        (status, Json(ApiError { error: code.to_string(), message, docs })).into_response()
+        (
+            status,
+            Json(ApiError {
+                error: code.to_string(),
+                message,
+                docs,
+            }),
+        )
+            .into_response()
     }
 }
 
@@ -70,11 +84,19 @@ impl IntoResponse for Error {
 pub fn from_json_rejection(r: axum::extract::rejection::JsonRejection) -> Error {
     use axum::extract::rejection::JsonRejection as J;
     if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return Error::TooLarge(format!("the body is over the limit of {} bytes", shared::sync::MAX_REQUEST_BYTES));
+        return Error::TooLarge(format!(
+            "the body is over the limit of {} bytes",
+            shared::sync::MAX_REQUEST_BYTES
+        ));
     }
     match r {
-        J::JsonDataError(e) => Error::bad(format!("the JSON does not have the expected fields: {}", e.body_text())),
-        J::JsonSyntaxError(e) => Error::bad(format!("the body is not valid JSON: {}", e.body_text())),
+        J::JsonDataError(e) => Error::bad(format!(
+            "the JSON does not have the expected fields: {}",
+            e.body_text()
+        )),
+        J::JsonSyntaxError(e) => {
+            Error::bad(format!("the body is not valid JSON: {}", e.body_text()))
+        }
         J::MissingJsonContentType(_) => Error::bad("expected Content-Type: application/json"),
         other => Error::bad(other.body_text()),
     }

@@ -12,8 +12,8 @@ pub mod scope;
 pub mod store;
 pub mod sync;
 
-use axum::extract::{DefaultBodyLimit, State};
 use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -34,7 +34,11 @@ pub struct AppState {
 
 impl AppState {
     pub async fn new(db: db::Db) -> anyhow::Result<AppState> {
-        Ok(AppState { epoch: db::epoch(&db).await?, db, projector: Arc::new(Notify::new()) })
+        Ok(AppState {
+            epoch: db::epoch(&db).await?,
+            db,
+            projector: Arc::new(Notify::new()),
+        })
     }
 }
 
@@ -46,17 +50,31 @@ async fn healthz(State(st): State<AppState>) -> Result<Json<serde_json::Value>> 
     Ok(Json(serde_json::json!({"ok": true})))
 }
 
-async fn login(State(st): State<AppState>, body: std::result::Result<Json<LoginRequest>, JsonRejection>) -> Result<Json<LoginResponse>> {
+async fn login(
+    State(st): State<AppState>,
+    body: std::result::Result<Json<LoginRequest>, JsonRejection>,
+) -> Result<Json<LoginResponse>> {
     let Json(req) = body.map_err(from_json_rejection)?;
     if req.login.len() > 200 || req.password.len() > 1024 {
         return Err(Error::bad("the login id or password is too long"));
     }
-    let (token, device_id, caller) = auth::login(&st.db, &req.login, &req.password, &req.device_name, &req.app).await?;
+    let (token, device_id, caller) = auth::login(
+        &st.db,
+        &req.login,
+        &req.password,
+        &req.device_name,
+        &req.app,
+    )
+    .await?;
     let org_name: String = sqlx::query_scalar("SELECT name FROM organisations WHERE id = $1")
         .bind(caller.org_id.clone())
         .fetch_one(&st.db)
         .await?;
-    Ok(Json(LoginResponse { token, device_id, user: caller.info(org_name) }))
+    Ok(Json(LoginResponse {
+        token,
+        device_id,
+        user: caller.info(org_name),
+    }))
 }
 
 /// Signs this device out (its token stops working).
@@ -74,10 +92,19 @@ async fn api_not_found() -> Error {
 pub fn router(st: AppState, dist: Option<PathBuf>) -> Router {
     let api = Router::new()
         .route("/healthz", get(healthz))
-        .route("/api/login", post(login).layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
-        .route("/api/logout", post(logout).layer(DefaultBodyLimit::max(MAX_SMALL_BODY)))
+        .route(
+            "/api/login",
+            post(login).layer(DefaultBodyLimit::max(MAX_SMALL_BODY)),
+        )
+        .route(
+            "/api/logout",
+            post(logout).layer(DefaultBodyLimit::max(MAX_SMALL_BODY)),
+        )
         .route("/api/directory", get(directory::handler))
-        .route("/api/sync", post(sync::handler).layer(DefaultBodyLimit::max(shared::sync::MAX_REQUEST_BYTES)))
+        .route(
+            "/api/sync",
+            post(sync::handler).layer(DefaultBodyLimit::max(shared::sync::MAX_REQUEST_BYTES)),
+        )
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .layer(DefaultBodyLimit::max(MAX_SMALL_BODY))
         .with_state(st);
@@ -89,23 +116,52 @@ pub fn router(st: AppState, dist: Option<PathBuf>) -> Router {
         Some(dir) => {
             let index = dir.join("index.html");
             let files = tower_http::services::ServeDir::new(&dir)
-                .fallback(tower_http::services::ServeFile::new(index));
-            api.fallback_service(Router::new().fallback_service(files).layer(axum::middleware::map_response(static_headers)))
+                .precompressed_br()
+                .precompressed_gzip()
+                .fallback(
+                    tower_http::services::ServeFile::new(index)
+                        .precompressed_br()
+                        .precompressed_gzip(),
+                );
+            api.fallback_service(
+                Router::new()
+                    .fallback_service(files)
+                    .layer(axum::middleware::from_fn(static_headers)),
+            )
         }
         None => api,
     }
 }
 
-/// Hashed files never change; index.html and the service worker must be re-checked.
-async fn static_headers(mut r: axum::response::Response) -> axum::response::Response {
-    let immutable = r
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with("application/wasm"));
-    let v = if immutable { "public, max-age=31536000, immutable" } else { "no-cache" };
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(v));
-    r.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+/// Hashed files (under /assets/) never change; everything else (index.html, sw.js, the
+/// manifest) must be re-checked so a new version is picked up.
+async fn static_headers(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let immutable = req.uri().path().starts_with("/assets/");
+    let mut r = next.run(req).await;
+    let v = if immutable {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(v));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
+        ),
+    );
     r
 }
 
@@ -114,10 +170,18 @@ pub async fn serve(url: &str, addr: &str, dist: Option<PathBuf>) -> anyhow::Resu
     let db = db::open(url, 16).await?;
     let st = AppState::new(db).await?;
     tokio::spawn(projection::run(st.db.clone(), st.projector.clone()));
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-    tracing::info!("Mimamori listening on http://{} (database {})", listener.local_addr()?, db::redact(url));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    tracing::info!(
+        "Mimamori listening on http://{} (database {})",
+        listener.local_addr()?,
+        db::redact(url)
+    );
     println!("Mimamori: http://{}", listener.local_addr()?);
-    axum::serve(listener, router(st, dist)).with_graceful_shutdown(shutdown()).await?;
+    axum::serve(listener, router(st, dist))
+        .with_graceful_shutdown(shutdown())
+        .await?;
     Ok(())
 }
 
@@ -127,7 +191,8 @@ async fn shutdown() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

@@ -27,24 +27,36 @@ usage:
 ";
 
 fn flag(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
 }
 
 fn arg(args: &[String], i: usize, what: &str) -> anyhow::Result<String> {
-    args.get(i).filter(|a| !a.starts_with("--")).cloned().with_context(|| format!("missing {what}\n\n{USAGE}"))
+    args.get(i)
+        .filter(|a| !a.starts_with("--"))
+        .cloned()
+        .with_context(|| format!("missing {what}\n\n{USAGE}"))
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| db::DEFAULT_URL.to_string());
     match args.first().map(String::as_str) {
         None | Some("serve") => {
-            let addr = std::env::var("MIMAMORI_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_string());
-            let dist = std::path::PathBuf::from(std::env::var("MIMAMORI_DIST").unwrap_or_else(|_| "dist".into()));
+            let addr =
+                std::env::var("MIMAMORI_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_string());
+            let dist = std::path::PathBuf::from(
+                std::env::var("MIMAMORI_DIST").unwrap_or_else(|_| "dist".into()),
+            );
             let dist = dist.join("index.html").exists().then_some(dist);
             if dist.is_none() {
                 eprintln!("note: no built app found (MIMAMORI_DIST); serving the API only");
@@ -58,12 +70,22 @@ async fn main() -> anyhow::Result<()> {
                     println!("the database already has data; demo not loaded");
                     return Ok(());
                 }
-                bail!("the database already has an organisation; use an empty database for the demo");
+                bail!(
+                    "the database already has an organisation; use an empty database for the demo"
+                );
             }
             let today = shared::Date::from_unix_ms_jst(db::now_ms()).context("clock")?;
             let s = demo::load(&pool, today).await?;
-            println!("demo loaded: organisation {}, {} persons, {} changes; log in as admin, staff, minsei01…{:02}, vol01…{:02}, salon1…{} with password {}",
-                s.org, s.persons, s.changes, demo::MINSEI, demo::VOLUNTEERS, demo::SALONS, demo::PASSWORD);
+            println!(
+                "demo loaded: organisation {}, {} persons, {} changes; log in as admin, staff, minsei01…{:02}, vol01…{:02}, salon1…{} with password {}",
+                s.org,
+                s.persons,
+                s.changes,
+                demo::MINSEI,
+                demo::VOLUNTEERS,
+                demo::SALONS,
+                demo::PASSWORD
+            );
             Ok(())
         }
         Some("admin") => {
@@ -82,12 +104,27 @@ async fn admin_cmd(db: &db::Db, a: &[String]) -> anyhow::Result<()> {
     match a.first().map(String::as_str) {
         Some("org") => println!("{}", admin::create_org(db, &arg(a, 1, "NAME")?).await?),
         Some("district") => {
-            let id = admin::create_district(db, &arg(a, 1, "ORG")?, flag(a, "--parent").as_deref(), &arg(a, 2, "NAME")?, &arg(a, 3, "LEVEL")?, None).await?;
+            let id = admin::create_district(
+                db,
+                &arg(a, 1, "ORG")?,
+                flag(a, "--parent").as_deref(),
+                &arg(a, 2, "NAME")?,
+                &arg(a, 3, "LEVEL")?,
+                None,
+            )
+            .await?;
             println!("{id}");
         }
         Some("salon") => {
             let t = SalonType::from_code(&flag(a, "--type").unwrap_or_else(|| "fureai".into()));
-            let (id, doc) = admin::create_salon(db, &arg(a, 1, "ORG")?, flag(a, "--district").as_deref(), &arg(a, 2, "NAME")?, &t).await?;
+            let (id, doc) = admin::create_salon(
+                db,
+                &arg(a, 1, "ORG")?,
+                flag(a, "--district").as_deref(),
+                &arg(a, 2, "NAME")?,
+                &t,
+            )
+            .await?;
             println!("{id} (document {doc})");
         }
         Some("user") => {
@@ -102,16 +139,32 @@ async fn admin_cmd(db: &db::Db, a: &[String]) -> anyhow::Result<()> {
             if password.chars().count() < 8 {
                 bail!("a password has at least 8 characters");
             }
-            let id = admin::create_user(db, &arg(a, 1, "ORG")?, &arg(a, 2, "LOGIN")?, &arg(a, 3, "NAME")?, &auth::hash_password(&password)?).await?;
+            let id = admin::create_user(
+                db,
+                &arg(a, 1, "ORG")?,
+                &arg(a, 2, "LOGIN")?,
+                &arg(a, 3, "NAME")?,
+                &auth::hash_password(&password)?,
+            )
+            .await?;
             println!("{id}");
         }
         Some("grant") => {
             let (user, _) = admin::user_by_login(db, &arg(a, 1, "LOGIN")?).await?;
             let role = Role::from_code(&arg(a, 2, "ROLE")?);
             if !role.is_known() {
-                bail!("unknown role; one of admin, staff, minsei, volunteer, salon_leader, salon_helper, member");
+                bail!(
+                    "unknown role; one of admin, staff, minsei, volunteer, salon_leader, salon_helper, member"
+                );
             }
-            admin::grant(db, &user, &role, flag(a, "--district").as_deref(), flag(a, "--salon").as_deref()).await?;
+            admin::grant(
+                db,
+                &user,
+                &role,
+                flag(a, "--district").as_deref(),
+                flag(a, "--salon").as_deref(),
+            )
+            .await?;
         }
         Some("revoke-role") => {
             let (user, _) = admin::user_by_login(db, &arg(a, 1, "LOGIN")?).await?;
@@ -128,7 +181,10 @@ async fn admin_cmd(db: &db::Db, a: &[String]) -> anyhow::Result<()> {
         Some("devices") => {
             let (user, _) = admin::user_by_login(db, &arg(a, 1, "LOGIN")?).await?;
             for (id, name, app, seen, revoked) in admin::devices(db, &user).await? {
-                println!("{id}\t{name}\t{app}\tlast seen {seen}\t{}", if revoked { "revoked" } else { "active" });
+                println!(
+                    "{id}\t{name}\t{app}\tlast seen {seen}\t{}",
+                    if revoked { "revoked" } else { "active" }
+                );
             }
         }
         Some("revoke") => {

@@ -32,9 +32,11 @@ pub async fn run(db: Db, notify: Arc<Notify>) {
 pub async fn catch_up(db: &Db) -> anyhow::Result<usize> {
     let mut n = 0;
     loop {
-        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM documents WHERE proj_seq < last_seq ORDER BY last_seq LIMIT 100")
-            .fetch_all(db)
-            .await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM documents WHERE proj_seq < last_seq ORDER BY last_seq LIMIT 100",
+        )
+        .fetch_all(db)
+        .await?;
         if ids.is_empty() {
             return Ok(n);
         }
@@ -46,10 +48,11 @@ pub async fn catch_up(db: &Db) -> anyhow::Result<usize> {
 }
 
 pub async fn rebuild(db: &Db, id: &str) -> anyhow::Result<()> {
-    let row = sqlx::query("SELECT org_id, kind, district_id, salon_id FROM documents WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_one(db)
-        .await?;
+    let row =
+        sqlx::query("SELECT org_id, kind, district_id, salon_id FROM documents WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_one(db)
+            .await?;
     let (org, kind, district, salon): (String, String, Option<String>, Option<String>) =
         (row.get(0), row.get(1), row.get(2), row.get(3));
     let mut conn = db.acquire().await?;
@@ -68,8 +71,16 @@ pub async fn rebuild(db: &Db, id: &str) -> anyhow::Result<()> {
         }
     };
     let mut tx = db.begin().await?;
-    for t in ["proj_visits", "proj_followups", "proj_attendance", "proj_sessions"] {
-        sqlx::query(&format!("DELETE FROM {t} WHERE doc_id = $1")).bind(id.to_string()).execute(&mut *tx).await?;
+    for t in [
+        "proj_visits",
+        "proj_followups",
+        "proj_attendance",
+        "proj_sessions",
+    ] {
+        sqlx::query(&format!("DELETE FROM {t} WHERE doc_id = $1"))
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
     }
     match kind.as_str() {
         "person" => person(&mut tx, &doc, id, &org, district.as_deref()).await?,
@@ -102,7 +113,13 @@ async fn mark(db: &Db, id: &str, seq: i64, snapshot: Option<Vec<u8>>) -> anyhow:
     Ok(())
 }
 
-async fn person(tx: &mut crate::db::Tx<'_>, doc: &Automerge, id: &str, org: &str, district: Option<&str>) -> anyhow::Result<()> {
+async fn person(
+    tx: &mut crate::db::Tx<'_>,
+    doc: &Automerge,
+    id: &str,
+    org: &str,
+    district: Option<&str>,
+) -> anyhow::Result<()> {
     let (p, _) = shared::doc::read::<Person, _>(doc)?;
     for (rid, v) in &p.visits {
         if v.withdrawn {
@@ -131,7 +148,12 @@ async fn person(tx: &mut crate::db::Tx<'_>, doc: &Automerge, id: &str, org: &str
         .iter()
         .filter(|(_, v)| v.followup && !v.withdrawn)
         .map(|(k, v)| (k, v.date, &v.followup_what))
-        .chain(p.consultations.iter().filter(|(_, c)| c.followup && !c.withdrawn).map(|(k, c)| (k, c.date, &c.followup_what)));
+        .chain(
+            p.consultations
+                .iter()
+                .filter(|(_, c)| c.followup && !c.withdrawn)
+                .map(|(k, c)| (k, c.date, &c.followup_what)),
+        );
     for (source, date, what) in raised {
         sqlx::query(
             "INSERT INTO proj_followups (doc_id, source_id, org_id, district_id, raised_on, what, done_on) \
@@ -150,10 +172,20 @@ async fn person(tx: &mut crate::db::Tx<'_>, doc: &Automerge, id: &str, org: &str
     Ok(())
 }
 
-async fn salon_rows(tx: &mut crate::db::Tx<'_>, doc: &Automerge, id: &str, org: &str, salon: Option<&str>) -> anyhow::Result<()> {
+async fn salon_rows(
+    tx: &mut crate::db::Tx<'_>,
+    doc: &Automerge,
+    id: &str,
+    org: &str,
+    salon: Option<&str>,
+) -> anyhow::Result<()> {
     let (s, _) = shared::doc::read::<Salon, _>(doc)?;
     for (date, session) in &s.sessions {
-        let present = session.attendance.values().filter(|m| **m == shared::codes::Mark::Present).count() as i64;
+        let present = session
+            .attendance
+            .values()
+            .filter(|m| **m == shared::codes::Mark::Present)
+            .count() as i64;
         sqlx::query(
             "INSERT INTO proj_sessions (doc_id, date, org_id, salon_id, present, guests, helpers, cancelled) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

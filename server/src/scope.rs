@@ -31,7 +31,12 @@ fn org_wide(g: &Grant) -> bool {
 }
 
 /// The documents `grants` open in `org` for `user`.
-pub async fn scope(e: &mut AnyConnection, org: &str, user: &str, grants: &[Grant]) -> sqlx::Result<Scope> {
+pub async fn scope(
+    e: &mut AnyConnection,
+    org: &str,
+    user: &str,
+    grants: &[Grant],
+) -> sqlx::Result<Scope> {
     let mut out = Scope::new();
     let mut add = |rows: Vec<sqlx::any::AnyRow>, can_edit: bool| {
         for r in rows {
@@ -52,7 +57,11 @@ pub async fn scope(e: &mut AnyConnection, org: &str, user: &str, grants: &[Grant
     for g in grants {
         match (&g.role, &g.district, &g.salon) {
             (Role::Staff | Role::Admin | Role::Minsei, Some(d), _) => {
-                let kinds = if g.role == Role::Minsei { "('person', 'map')" } else { "('person', 'map', 'salon')" };
+                let kinds = if g.role == Role::Minsei {
+                    "('person', 'map')"
+                } else {
+                    "('person', 'map', 'salon')"
+                };
                 let sql = format!(
                     "SELECT doc.id, doc.kind FROM documents doc \
                      JOIN districts sub ON sub.id = COALESCE(doc.district_id, \
@@ -61,7 +70,11 @@ pub async fn scope(e: &mut AnyConnection, org: &str, user: &str, grants: &[Grant
                      WHERE doc.org_id = $1 AND doc.kind IN {kinds} \
                        AND substr(sub.path, 1, length(top.path)) = top.path"
                 );
-                let rows = sqlx::query(&sql).bind(org.to_string()).bind(d.clone()).fetch_all(&mut *e).await?;
+                let rows = sqlx::query(&sql)
+                    .bind(org.to_string())
+                    .bind(d.clone())
+                    .fetch_all(&mut *e)
+                    .await?;
                 add(rows, true);
             }
             (Role::SalonLeader | Role::SalonHelper | Role::Staff | Role::Admin, _, Some(s)) => {
@@ -105,15 +118,23 @@ pub async fn of_caller(db: &crate::db::Db, c: &Caller) -> sqlx::Result<Scope> {
 
 /// Whether `c` may create a document placed at `p`; returns the checked placement
 /// (district and salon ids that exist in the caller's organisation).
-pub async fn may_create(db: &crate::db::Db, c: &Caller, doc_id: &str, p: &NewDoc) -> sqlx::Result<bool> {
+pub async fn may_create(
+    db: &crate::db::Db,
+    c: &Caller,
+    doc_id: &str,
+    p: &NewDoc,
+) -> sqlx::Result<bool> {
     match &p.kind {
         DocKind::Person | DocKind::Map => {
-            let Some(d) = &p.district else { return Ok(false) };
-            let path: Option<String> = sqlx::query_scalar("SELECT path FROM districts WHERE id = $1 AND org_id = $2")
-                .bind(d.clone())
-                .bind(c.org_id.clone())
-                .fetch_optional(db)
-                .await?;
+            let Some(d) = &p.district else {
+                return Ok(false);
+            };
+            let path: Option<String> =
+                sqlx::query_scalar("SELECT path FROM districts WHERE id = $1 AND org_id = $2")
+                    .bind(d.clone())
+                    .bind(c.org_id.clone())
+                    .fetch_optional(db)
+                    .await?;
             let Some(path) = path else { return Ok(false) };
             if p.kind == DocKind::Map {
                 // A district has one map, made with the district.
@@ -123,11 +144,13 @@ pub async fn may_create(db: &crate::db::Db, c: &Caller, doc_id: &str, p: &NewDoc
                 if org_wide(g) {
                     return Ok(true);
                 }
-                if let (Role::Staff | Role::Admin | Role::Minsei, Some(gd)) = (&g.role, &g.district) {
-                    let top: Option<String> = sqlx::query_scalar("SELECT path FROM districts WHERE id = $1")
-                        .bind(gd.clone())
-                        .fetch_optional(db)
-                        .await?;
+                if let (Role::Staff | Role::Admin | Role::Minsei, Some(gd)) = (&g.role, &g.district)
+                {
+                    let top: Option<String> =
+                        sqlx::query_scalar("SELECT path FROM districts WHERE id = $1")
+                            .bind(gd.clone())
+                            .fetch_optional(db)
+                            .await?;
                     if top.is_some_and(|t| path.starts_with(&t)) {
                         return Ok(true);
                     }

@@ -9,10 +9,12 @@ use sqlx::Row;
 /// writer takes this lock first, so sequence numbers are handed out in commit order and a
 /// reader that sees the counter at `n` sees every row numbered up to `n`.
 pub async fn lock_seq(tx: &mut Tx<'_>, org: &str) -> sqlx::Result<i64> {
-    sqlx::query_scalar("UPDATE organisations SET change_seq = change_seq WHERE id = $1 RETURNING change_seq")
-        .bind(org.to_string())
-        .fetch_one(&mut **tx)
-        .await
+    sqlx::query_scalar(
+        "UPDATE organisations SET change_seq = change_seq WHERE id = $1 RETURNING change_seq",
+    )
+    .bind(org.to_string())
+    .fetch_one(&mut **tx)
+    .await
 }
 
 pub async fn set_seq(tx: &mut Tx<'_>, org: &str, seq: i64) -> sqlx::Result<()> {
@@ -108,9 +110,17 @@ pub async fn append(
 
 /// Appends server-made changes under their own lock of the sequence. Returns how many
 /// were new.
-pub async fn append_locked(tx: &mut Tx<'_>, org: &str, doc: &str, changes: &[Change]) -> sqlx::Result<usize> {
+pub async fn append_locked(
+    tx: &mut Tx<'_>,
+    org: &str,
+    doc: &str,
+    changes: &[Change],
+) -> sqlx::Result<usize> {
     let next = lock_seq(tx, org).await? + 1;
-    let list: Vec<(String, &[u8])> = changes.iter().map(|c| (hash_of(c), c.raw_bytes())).collect();
+    let list: Vec<(String, &[u8])> = changes
+        .iter()
+        .map(|c| (hash_of(c), c.raw_bytes()))
+        .collect();
     let (next, n) = append(tx, org, doc, None, &list, next).await?;
     set_seq(tx, org, next - 1).await?;
     Ok(n)
@@ -134,7 +144,11 @@ impl Stored {
             Some(s) => Automerge::load(s)?,
             None => Automerge::new(),
         };
-        let changes = self.tail.iter().map(|b| Change::try_from(b.as_slice())).collect::<Result<Vec<_>, _>>()?;
+        let changes = self
+            .tail
+            .iter()
+            .map(|b| Change::try_from(b.as_slice()))
+            .collect::<Result<Vec<_>, _>>()?;
         doc.apply_changes(changes)?;
         Ok(doc)
     }
@@ -148,13 +162,21 @@ pub async fn stored(conn: &mut sqlx::AnyConnection, doc: &str) -> sqlx::Result<S
         .await?;
     let snapshot: Option<Vec<u8>> = row.get(0);
     let snapshot_seq: i64 = row.get(1);
-    let rows = sqlx::query("SELECT seq, bytes FROM changes WHERE doc_id = $1 AND seq > $2 ORDER BY seq")
-        .bind(doc.to_string())
-        .bind(snapshot_seq)
-        .fetch_all(&mut *conn)
-        .await?;
-    let seq = rows.last().map(|r| r.get::<i64, _>(0)).unwrap_or(snapshot_seq);
-    Ok(Stored { snapshot, tail: rows.iter().map(|r| r.get::<Vec<u8>, _>(1)).collect(), seq })
+    let rows =
+        sqlx::query("SELECT seq, bytes FROM changes WHERE doc_id = $1 AND seq > $2 ORDER BY seq")
+            .bind(doc.to_string())
+            .bind(snapshot_seq)
+            .fetch_all(&mut *conn)
+            .await?;
+    let seq = rows
+        .last()
+        .map(|r| r.get::<i64, _>(0))
+        .unwrap_or(snapshot_seq);
+    Ok(Stored {
+        snapshot,
+        tail: rows.iter().map(|r| r.get::<Vec<u8>, _>(1)).collect(),
+        seq,
+    })
 }
 
 /// Hex hash of a change.

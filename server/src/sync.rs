@@ -1,18 +1,18 @@
 //! `POST /api/sync` (docs/sync-protocol.md): store the device's changes, answer with
 //! everything in its scope newer than its cursor.
 
+use crate::AppState;
 use crate::auth::{self, Caller};
 use crate::db::audit;
 use crate::error::{Error, Result, from_json_rejection};
 use crate::scope::{self, Scope};
 use crate::store::{self, NewRow};
-use crate::AppState;
-use automerge::sync::{Message, State as SyncState, SyncDoc};
 use automerge::Change;
+use automerge::sync::{Message, State as SyncState, SyncDoc};
+use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::HeaderMap;
-use axum::Json;
 use shared::codes::DocKind;
 use shared::sync::*;
 use sqlx::Row;
@@ -55,42 +55,75 @@ struct Push {
 }
 
 fn valid_doc_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Checks everything in the request before anything is written.
-fn validate(req: SyncRequest) -> Result<(Vec<Push>, Vec<(String, Message)>)> {
+/// The validated request: pushes, and sync messages by document.
+type Checked = (Vec<Push>, Vec<(String, Message)>);
+
+fn validate(req: SyncRequest) -> Result<Checked> {
     if req.v != PROTOCOL_VERSION {
-        return Err(Error::bad(format!("protocol version {} is not supported (this server speaks {PROTOCOL_VERSION})", req.v)));
+        return Err(Error::bad(format!(
+            "protocol version {} is not supported (this server speaks {PROTOCOL_VERSION})",
+            req.v
+        )));
     }
     if req.push.len() + req.fallback.len() > MAX_DOCS_PER_REQUEST {
-        return Err(Error::TooLarge(format!("at most {MAX_DOCS_PER_REQUEST} documents per request")));
+        return Err(Error::TooLarge(format!(
+            "at most {MAX_DOCS_PER_REQUEST} documents per request"
+        )));
     }
     let mut pushes: BTreeMap<String, Push> = BTreeMap::new();
     for p in req.push {
         if !valid_doc_id(&p.doc) {
-            return Err(Error::bad(format!("invalid document id {:?}", auth::truncate(&p.doc, 80))));
+            return Err(Error::bad(format!(
+                "invalid document id {:?}",
+                auth::truncate(&p.doc, 80)
+            )));
         }
-        let entry = pushes.entry(p.doc.clone()).or_insert_with(|| Push { doc: p.doc.clone(), create: None, changes: vec![] });
+        let entry = pushes.entry(p.doc.clone()).or_insert_with(|| Push {
+            doc: p.doc.clone(),
+            create: None,
+            changes: vec![],
+        });
         if p.create.is_some() {
             entry.create = p.create;
         }
         for (i, b) in p.changes.into_iter().enumerate() {
             if b.0.len() > MAX_CHANGE_BYTES {
-                return Err(Error::TooLarge(format!("change {i} of document {} is over {MAX_CHANGE_BYTES} bytes", p.doc)));
+                return Err(Error::TooLarge(format!(
+                    "change {i} of document {} is over {MAX_CHANGE_BYTES} bytes",
+                    p.doc
+                )));
             }
-            let c = Change::try_from(b.0.as_slice())
-                .map_err(|e| Error::bad(format!("change {i} of document {} is not an Automerge change: {e}", p.doc)))?;
+            let c = Change::try_from(b.0.as_slice()).map_err(|e| {
+                Error::bad(format!(
+                    "change {i} of document {} is not an Automerge change: {e}",
+                    p.doc
+                ))
+            })?;
             entry.changes.push((store::hash_of(&c), b.0));
         }
     }
     let mut fallback = Vec::new();
     for f in req.fallback {
         if !valid_doc_id(&f.doc) {
-            return Err(Error::bad(format!("invalid document id {:?}", auth::truncate(&f.doc, 80))));
+            return Err(Error::bad(format!(
+                "invalid document id {:?}",
+                auth::truncate(&f.doc, 80)
+            )));
         }
-        let m = Message::decode(&f.msg.0)
-            .map_err(|e| Error::bad(format!("the sync message for document {} cannot be read: {e}", f.doc)))?;
+        let m = Message::decode(&f.msg.0).map_err(|e| {
+            Error::bad(format!(
+                "the sync message for document {} cannot be read: {e}",
+                f.doc
+            ))
+        })?;
         fallback.push((f.doc, m));
     }
     Ok((pushes.into_values().collect(), fallback))
@@ -141,12 +174,15 @@ async fn check_access(
                 refused.insert(p.doc.clone());
             }
             None => {
-                let exists: Option<String> = sqlx::query_scalar("SELECT id FROM documents WHERE id = $1")
-                    .bind(p.doc.clone())
-                    .fetch_optional(&st.db)
-                    .await?;
+                let exists: Option<String> =
+                    sqlx::query_scalar("SELECT id FROM documents WHERE id = $1")
+                        .bind(p.doc.clone())
+                        .fetch_optional(&st.db)
+                        .await?;
                 match &p.create {
-                    Some(n) if exists.is_none() && scope::may_create(&st.db, c, &p.doc, n).await? => {
+                    Some(n)
+                        if exists.is_none() && scope::may_create(&st.db, c, &p.doc, n).await? =>
+                    {
                         creates.push((p.doc.clone(), n.clone()));
                     }
                     _ => {
@@ -165,11 +201,21 @@ async fn check_access(
         return Ok(creates);
     }
     for d in &refused {
-        audit(&st.db, Some(&c.org_id), Some(&c.user_id), Some(&c.device_id), "sync_refused", Some(d), "out of scope").await?;
+        audit(
+            &st.db,
+            Some(&c.org_id),
+            Some(&c.user_id),
+            Some(&c.device_id),
+            "sync_refused",
+            Some(d),
+            "out of scope",
+        )
+        .await?;
     }
     tracing::warn!(user = %c.login, docs = refused.len(), "sync refused: documents out of scope");
     Err(Error::Forbidden {
-        message: "you may not change or read these documents; nothing from this request was stored".into(),
+        message: "you may not change or read these documents; nothing from this request was stored"
+            .into(),
         docs: refused.into_iter().collect(),
     })
 }
@@ -194,18 +240,43 @@ async fn write(
                 id,
                 org: &c.org_id,
                 kind: n.kind.code(),
-                district: if activity { None } else { n.district.as_deref() },
+                district: if activity {
+                    None
+                } else {
+                    n.district.as_deref()
+                },
                 salon: None,
                 owner: activity.then_some(c.user_id.as_str()),
                 created_by: Some(&c.user_id),
             },
         )
         .await?;
-        audit(&mut *tx, Some(&c.org_id), Some(&c.user_id), Some(&c.device_id), "doc_created", Some(id), n.kind.code()).await?;
+        audit(
+            &mut *tx,
+            Some(&c.org_id),
+            Some(&c.user_id),
+            Some(&c.device_id),
+            "doc_created",
+            Some(id),
+            n.kind.code(),
+        )
+        .await?;
     }
     for p in pushes {
-        let changes: Vec<(String, &[u8])> = p.changes.iter().map(|(h, b)| (h.clone(), b.as_slice())).collect();
-        (next, _) = store::append(&mut tx, &c.org_id, &p.doc, Some(&c.device_id), &changes, next).await?;
+        let changes: Vec<(String, &[u8])> = p
+            .changes
+            .iter()
+            .map(|(h, b)| (h.clone(), b.as_slice()))
+            .collect();
+        (next, _) = store::append(
+            &mut tx,
+            &c.org_id,
+            &p.doc,
+            Some(&c.device_id),
+            &changes,
+            next,
+        )
+        .await?;
     }
     let mut replies = Vec::new();
     for (doc, msg) in fallback {
@@ -213,18 +284,31 @@ async fn write(
         let mut am = stored.load()?;
         let before = am.get_heads();
         let mut state = SyncState::new();
-        am.receive_sync_message(&mut state, msg)
-            .map_err(|e| Error::bad(format!("the sync message for document {doc} cannot be applied: {e}")))?;
+        am.receive_sync_message(&mut state, msg).map_err(|e| {
+            Error::bad(format!(
+                "the sync message for document {doc} cannot be applied: {e}"
+            ))
+        })?;
         let new = am.get_changes(&before);
         if !new.is_empty() {
             if !sc.get(&doc).is_some_and(|a| a.can_edit) {
-                return Err(Error::Forbidden { message: "you may not change this document".into(), docs: vec![doc] });
+                return Err(Error::Forbidden {
+                    message: "you may not change this document".into(),
+                    docs: vec![doc],
+                });
             }
-            let changes: Vec<(String, &[u8])> = new.iter().map(|ch| (store::hash_of(ch), ch.raw_bytes())).collect();
-            (next, _) = store::append(&mut tx, &c.org_id, &doc, Some(&c.device_id), &changes, next).await?;
+            let changes: Vec<(String, &[u8])> = new
+                .iter()
+                .map(|ch| (store::hash_of(ch), ch.raw_bytes()))
+                .collect();
+            (next, _) =
+                store::append(&mut tx, &c.org_id, &doc, Some(&c.device_id), &changes, next).await?;
         }
         if let Some(reply) = am.generate_sync_message(&mut state) {
-            replies.push(FallbackMsg { doc, msg: Bytes(reply.encode()) });
+            replies.push(FallbackMsg {
+                doc,
+                msg: Bytes(reply.encode()),
+            });
         }
     }
     if next - 1 > base {
@@ -241,7 +325,11 @@ pub async fn full_state(st: &AppState, doc: &str) -> Result<DocUpdate> {
         .fetch_one(&st.db)
         .await?;
     let kind = DocKind::from_code(&row.get::<String, _>(0));
-    let placement = NewDoc { kind: kind.clone(), district: row.get(1), salon: row.get(2) };
+    let placement = NewDoc {
+        kind: kind.clone(),
+        district: row.get(1),
+        salon: row.get(2),
+    };
     let mut conn = st.db.acquire().await?;
     let stored = store::stored(&mut conn, doc).await?;
     Ok(DocUpdate {
@@ -257,17 +345,37 @@ fn size(u: &DocUpdate) -> usize {
 }
 
 /// Everything in the caller's scope after `cursor`.
-async fn pull(st: &AppState, c: &Caller, cursor: Option<&str>, scope: Option<Scope>) -> Result<SyncResponse> {
+async fn pull(
+    st: &AppState,
+    c: &Caller,
+    cursor: Option<&str>,
+    scope: Option<Scope>,
+) -> Result<SyncResponse> {
     let row = sqlx::query("SELECT change_seq, directory_version FROM organisations WHERE id = $1")
         .bind(c.org_id.clone())
         .fetch_one(&st.db)
         .await?;
     let counter: i64 = row.get(0);
-    let mut resp = SyncResponse { v: PROTOCOL_VERSION, directory: row.get(1), ..Default::default() };
-    let at = |seq: i64, after: Option<String>| Cursor { epoch: st.epoch.clone(), seq, after }.format();
+    let mut resp = SyncResponse {
+        v: PROTOCOL_VERSION,
+        directory: row.get(1),
+        ..Default::default()
+    };
+    let at = |seq: i64, after: Option<String>| {
+        Cursor {
+            epoch: st.epoch.clone(),
+            seq,
+            after,
+        }
+        .format()
+    };
 
     let parsed = match cursor {
-        None => Some(Cursor { epoch: st.epoch.clone(), seq: counter, after: Some(String::new()) }),
+        None => Some(Cursor {
+            epoch: st.epoch.clone(),
+            seq: counter,
+            after: Some(String::new()),
+        }),
         Some(s) => Cursor::parse(s).filter(|p| p.epoch == st.epoch && p.seq <= counter),
     };
     let Some(cur) = parsed else {
@@ -281,7 +389,11 @@ async fn pull(st: &AppState, c: &Caller, cursor: Option<&str>, scope: Option<Sco
         let mut conn = st.db.acquire().await?;
         for (id, a) in sc {
             let doc = store::stored(&mut conn, &id).await?.load()?;
-            list.push(ScopeEntry { doc: id, kind: a.kind, heads: doc.get_heads().iter().map(|h| h.to_string()).collect() });
+            list.push(ScopeEntry {
+                doc: id,
+                kind: a.kind,
+                heads: doc.get_heads().iter().map(|h| h.to_string()).collect(),
+            });
         }
         resp.resync = Some(list);
         resp.cursor = at(counter, None);
@@ -325,8 +437,16 @@ async fn pull(st: &AppState, c: &Caller, cursor: Option<&str>, scope: Option<Sco
     .bind(counter)
     .fetch_all(&st.db)
     .await?;
-    let events: Vec<(i64, String, bool)> =
-        events.iter().map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1), r.get::<i64, _>(2) == 1)).collect();
+    let events: Vec<(i64, String, bool)> = events
+        .iter()
+        .map(|r| {
+            (
+                r.get::<i64, _>(0),
+                r.get::<String, _>(1),
+                r.get::<i64, _>(2) == 1,
+            )
+        })
+        .collect();
     let mut events = events.into_iter().peekable();
     let mut docs: BTreeMap<String, DocUpdate> = BTreeMap::new();
     let mut whole: BTreeSet<String> = BTreeSet::new();
@@ -345,7 +465,11 @@ async fn pull(st: &AppState, c: &Caller, cursor: Option<&str>, scope: Option<Sco
         .fetch_all(&st.db)
         .await?;
         let last_batch = (rows.len() as i64) < BATCH;
-        let batch_end = if last_batch { counter } else { rows.last().map(|r| r.get::<i64, _>(0)).unwrap_or(counter) };
+        let batch_end = if last_batch {
+            counter
+        } else {
+            rows.last().map(|r| r.get::<i64, _>(0)).unwrap_or(counter)
+        };
         let mut rows = rows.into_iter().peekable();
         loop {
             let next_change = rows.peek().map(|r| r.get::<i64, _>(0));
@@ -381,7 +505,12 @@ async fn pull(st: &AppState, c: &Caller, cursor: Option<&str>, scope: Option<Sco
                     let bytes: Vec<u8> = r.get(2);
                     budget += bytes.len();
                     docs.entry(doc.clone())
-                        .or_insert_with(|| DocUpdate { doc, kind: a.kind.clone(), placement: None, chunks: vec![] })
+                        .or_insert_with(|| DocUpdate {
+                            doc,
+                            kind: a.kind.clone(),
+                            placement: None,
+                            chunks: vec![],
+                        })
                         .chunks
                         .push(Bytes(bytes));
                 }
@@ -409,9 +538,17 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_garbage_is_none() {
-        let c = Cursor { epoch: "e-1".into(), seq: 42, after: None };
+        let c = Cursor {
+            epoch: "e-1".into(),
+            seq: 42,
+            after: None,
+        };
         assert_eq!(Cursor::parse(&c.format()), Some(c));
-        let c = Cursor { epoch: "e".into(), seq: 0, after: Some("doc-1".into()) };
+        let c = Cursor {
+            epoch: "e".into(),
+            seq: 0,
+            after: Some("doc-1".into()),
+        };
         assert_eq!(Cursor::parse(&c.format()), Some(c));
         for bad in ["", "2.e.1", "1.e", "1.e.x", "1.e.-4"] {
             assert_eq!(Cursor::parse(bad), None, "{bad}");

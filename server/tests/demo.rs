@@ -12,36 +12,78 @@ async fn the_demo_loads_and_each_role_sees_its_own() {
         let today = shared::Date::new(2026, 11, 24).unwrap();
         server::demo::load(&s.db, today).await.unwrap();
         assert!(!server::demo::is_empty(&s.db).await.unwrap());
-        let persons: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM documents WHERE kind = 'person'").fetch_one(&s.db).await.unwrap();
+        let persons: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM documents WHERE kind = 'person'")
+                .fetch_one(&s.db)
+                .await
+                .unwrap();
         assert_eq!(persons, 300);
-        let vols: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE role = 'volunteer'").fetch_one(&s.db).await.unwrap();
+        let vols: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE role = 'volunteer'")
+                .fetch_one(&s.db)
+                .await
+                .unwrap();
         assert_eq!(vols, 40);
         assert_eq!(s.count("salons").await, 6);
         // Projections were rebuilt from the documents: twelve months of visits and sessions.
-        let months: i64 = sqlx::query_scalar("SELECT COUNT(DISTINCT substr(date, 1, 7)) FROM proj_visits").fetch_one(&s.db).await.unwrap();
-        assert!(months >= 12, "{backend}: visits span twelve months ({months})");
-        let sessions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM proj_sessions").fetch_one(&s.db).await.unwrap();
+        let months: i64 =
+            sqlx::query_scalar("SELECT COUNT(DISTINCT substr(date, 1, 7)) FROM proj_visits")
+                .fetch_one(&s.db)
+                .await
+                .unwrap();
+        assert!(
+            months >= 12,
+            "{backend}: visits span twelve months ({months})"
+        );
+        let sessions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM proj_sessions")
+            .fetch_one(&s.db)
+            .await
+            .unwrap();
         assert!(sessions >= 6 * 11, "{backend}: sessions {sessions}");
-        let present: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM proj_attendance WHERE mark = 'present'").fetch_one(&s.db).await.unwrap();
+        let present: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM proj_attendance WHERE mark = 'present'")
+                .fetch_one(&s.db)
+                .await
+                .unwrap();
         assert!(present > 0);
 
         let login = |l: &str| {
             let (http, base) = (s.http.clone(), s.base.clone());
             let body = serde_json::json!({"login": l, "password": server::demo::PASSWORD});
             async move {
-                let r = http.post(format!("{base}/api/login")).json(&body).send().await.unwrap();
+                let r = http
+                    .post(format!("{base}/api/login"))
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
                 assert_eq!(r.status(), StatusCode::OK);
                 let l: shared::api::LoginResponse = r.json().await.unwrap();
-                let d: shared::api::Directory =
-                    http.get(format!("{base}/api/directory")).bearer_auth(&l.token).send().await.unwrap().json().await.unwrap();
+                let d: shared::api::Directory = http
+                    .get(format!("{base}/api/directory"))
+                    .bearer_auth(&l.token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
                 d
             }
         };
         let vol = login("vol01").await;
-        assert!(!vol.people.is_empty() && vol.people.len() < 30, "{backend}: a volunteer sees their own few ({})", vol.people.len());
+        assert!(
+            !vol.people.is_empty() && vol.people.len() < 30,
+            "{backend}: a volunteer sees their own few ({})",
+            vol.people.len()
+        );
         assert!(vol.salons.is_empty());
         let minsei = login("minsei01").await;
-        assert_eq!(minsei.people.len(), 150, "{backend}: the 地区's 民生委員 sees the 地区");
+        assert_eq!(
+            minsei.people.len(),
+            150,
+            "{backend}: the 地区's 民生委員 sees the 地区"
+        );
         let staff = login("staff").await;
         assert_eq!(staff.people.len(), 300);
         assert_eq!(staff.salons.len(), 6);

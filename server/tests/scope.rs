@@ -18,16 +18,37 @@ async fn a_volunteer_sees_and_writes_only_assigned_people_and_refusals_are_audit
         let mut minsei = s.device("minsei_a").await;
         minsei.sync().await;
         for p in ["p-assigned", "p-other"] {
-            minsei.replica.create(p, NewDoc { kind: DocKind::Person, district: Some(o.school.clone()), salon: None }).unwrap();
-            minsei.replica.edit(p, |tx| crdt::write(tx, &["profile"], &json!({"name": format!("name of {p}")}))).unwrap();
+            minsei
+                .replica
+                .create(
+                    p,
+                    NewDoc {
+                        kind: DocKind::Person,
+                        district: Some(o.school.clone()),
+                        salon: None,
+                    },
+                )
+                .unwrap();
+            minsei
+                .replica
+                .edit(p, |tx| {
+                    crdt::write(tx, &["profile"], &json!({"name": format!("name of {p}")}))
+                })
+                .unwrap();
         }
         minsei.sync().await;
-        server::admin::assign(&s.db, &o.users["vol"], "p-assigned").await.unwrap();
+        server::admin::assign(&s.db, &o.users["vol"], "p-assigned")
+            .await
+            .unwrap();
 
         let mut vol = s.device("vol").await;
         vol.sync().await;
         let mine: Vec<&String> = vol.replica.ids().collect();
-        assert_eq!(mine, vec!["p-assigned"], "{backend}: the volunteer holds exactly the assigned person");
+        assert_eq!(
+            mine,
+            vec!["p-assigned"],
+            "{backend}: the volunteer holds exactly the assigned person"
+        );
 
         // The directory lists the same.
         let dir: shared::api::Directory = s
@@ -40,7 +61,13 @@ async fn a_volunteer_sees_and_writes_only_assigned_people_and_refusals_are_audit
             .json()
             .await
             .unwrap();
-        assert_eq!(dir.people.iter().map(|p| p.doc.as_str()).collect::<Vec<_>>(), vec!["p-assigned"]);
+        assert_eq!(
+            dir.people
+                .iter()
+                .map(|p| p.doc.as_str())
+                .collect::<Vec<_>>(),
+            vec!["p-assigned"]
+        );
         assert!(dir.docs.iter().all(|d| d.doc == "p-assigned"));
 
         // Writing to someone else: 403, audited, nothing stored.
@@ -48,15 +75,28 @@ async fn a_volunteer_sees_and_writes_only_assigned_people_and_refusals_are_audit
         let stolen = minsei.replica.get("p-other").unwrap().doc.clone();
         let mut forged = stolen.fork();
         let mut tx = forged.transaction();
-        crdt::write(&mut tx, &["profile"], &json!({"note": "written by the wrong person"})).unwrap();
+        crdt::write(
+            &mut tx,
+            &["profile"],
+            &json!({"note": "written by the wrong person"}),
+        )
+        .unwrap();
         tx.commit();
         let change = forged.get_last_local_change().unwrap().raw_bytes().to_vec();
         let req = SyncRequest {
             v: 1,
             cursor: None,
             push: vec![
-                DocPush { doc: "p-assigned".into(), create: None, changes: vec![] },
-                DocPush { doc: "p-other".into(), create: None, changes: vec![Bytes(change.clone())] },
+                DocPush {
+                    doc: "p-assigned".into(),
+                    create: None,
+                    changes: vec![],
+                },
+                DocPush {
+                    doc: "p-other".into(),
+                    create: None,
+                    changes: vec![Bytes(change.clone())],
+                },
             ],
             ..Default::default()
         };
@@ -68,7 +108,11 @@ async fn a_volunteer_sees_and_writes_only_assigned_people_and_refusals_are_audit
             }
             Answer::Ok(_) => panic!("{backend}: a write out of scope was accepted"),
         }
-        assert_eq!(s.count("changes").await, changes_before, "{backend}: nothing stored");
+        assert_eq!(
+            s.count("changes").await,
+            changes_before,
+            "{backend}: nothing stored"
+        );
         assert_eq!(s.audits("sync_refused").await, 1);
 
         // Pretending to create it does not help either.
@@ -77,24 +121,39 @@ async fn a_volunteer_sees_and_writes_only_assigned_people_and_refusals_are_audit
             cursor: None,
             push: vec![DocPush {
                 doc: "p-other".into(),
-                create: Some(NewDoc { kind: DocKind::Person, district: Some(o.school.clone()), salon: None }),
+                create: Some(NewDoc {
+                    kind: DocKind::Person,
+                    district: Some(o.school.clone()),
+                    salon: None,
+                }),
                 changes: vec![Bytes(change)],
             }],
             ..Default::default()
         };
-        assert!(matches!(vol.post(&req).await, Answer::Err(StatusCode::FORBIDDEN, _)));
+        assert!(matches!(
+            vol.post(&req).await,
+            Answer::Err(StatusCode::FORBIDDEN, _)
+        ));
 
         // Reading through the sync protocol: 403 too.
         let mut state = automerge::sync::State::new();
         use automerge::sync::SyncDoc;
-        let msg = automerge::Automerge::new().generate_sync_message(&mut state).unwrap();
+        let msg = automerge::Automerge::new()
+            .generate_sync_message(&mut state)
+            .unwrap();
         let req = SyncRequest {
             v: 1,
             cursor: None,
-            fallback: vec![FallbackMsg { doc: "p-other".into(), msg: Bytes(msg.encode()) }],
+            fallback: vec![FallbackMsg {
+                doc: "p-other".into(),
+                msg: Bytes(msg.encode()),
+            }],
             ..Default::default()
         };
-        assert!(matches!(vol.post(&req).await, Answer::Err(StatusCode::FORBIDDEN, _)));
+        assert!(matches!(
+            vol.post(&req).await,
+            Answer::Err(StatusCode::FORBIDDEN, _)
+        ));
         assert_eq!(s.audits("sync_refused").await, 3);
         assert_eq!(s.count("changes").await, changes_before);
 
@@ -102,23 +161,66 @@ async fn a_volunteer_sees_and_writes_only_assigned_people_and_refusals_are_audit
         assert!(vol.replica.get("p-other").is_none());
 
         // Assignment changes reach the device on its next sync: one leaves, one arrives whole.
-        server::admin::unassign(&s.db, &o.users["vol"], "p-assigned").await.unwrap();
-        server::admin::assign(&s.db, &o.users["vol"], "p-other").await.unwrap();
+        server::admin::unassign(&s.db, &o.users["vol"], "p-assigned")
+            .await
+            .unwrap();
+        server::admin::assign(&s.db, &o.users["vol"], "p-other")
+            .await
+            .unwrap();
         vol.sync().await;
-        assert_eq!(vol.replica.ids().collect::<Vec<_>>(), vec!["p-other"], "{backend}");
-        let (p, _) = shared::doc::read::<shared::model::Person, _>(&vol.replica.get("p-other").unwrap().doc).unwrap();
+        assert_eq!(
+            vol.replica.ids().collect::<Vec<_>>(),
+            vec!["p-other"],
+            "{backend}"
+        );
+        let (p, _) =
+            shared::doc::read::<shared::model::Person, _>(&vol.replica.get("p-other").unwrap().doc)
+                .unwrap();
         assert_eq!(p.profile.name, "name of p-other");
 
         // A 民生委員 of another district cannot create people in this one.
-        let other = server::admin::create_district(&s.db, &o.id, None, "西地区", "地区", None).await.unwrap();
-        let west = server::admin::create_user(&s.db, &o.id, "minsei_w", "w", &server::auth::hash_password(PASSWORD).unwrap()).await.unwrap();
-        server::admin::grant(&s.db, &west, &shared::codes::Role::Minsei, Some(&other), None).await.unwrap();
+        let other = server::admin::create_district(&s.db, &o.id, None, "西地区", "地区", None)
+            .await
+            .unwrap();
+        let west = server::admin::create_user(
+            &s.db,
+            &o.id,
+            "minsei_w",
+            "w",
+            &server::auth::hash_password(PASSWORD).unwrap(),
+        )
+        .await
+        .unwrap();
+        server::admin::grant(
+            &s.db,
+            &west,
+            &shared::codes::Role::Minsei,
+            Some(&other),
+            None,
+        )
+        .await
+        .unwrap();
         let mut w = s.device("minsei_w").await;
         w.sync().await;
-        w.replica.create("p-west", NewDoc { kind: DocKind::Person, district: Some(o.school.clone()), salon: None }).unwrap();
+        w.replica
+            .create(
+                "p-west",
+                NewDoc {
+                    kind: DocKind::Person,
+                    district: Some(o.school.clone()),
+                    salon: None,
+                },
+            )
+            .unwrap();
         let req = w.replica.request("test");
-        assert!(matches!(w.post(&req).await, Answer::Err(StatusCode::FORBIDDEN, _)), "{backend}");
-        assert!(w.replica.ids().all(|d| d != "p-assigned" && d != "p-other"), "{backend}: another district's people stay out");
+        assert!(
+            matches!(w.post(&req).await, Answer::Err(StatusCode::FORBIDDEN, _)),
+            "{backend}"
+        );
+        assert!(
+            w.replica.ids().all(|d| d != "p-assigned" && d != "p-other"),
+            "{backend}: another district's people stay out"
+        );
     }
 }
 
@@ -133,16 +235,41 @@ async fn a_revoked_device_gets_401_and_the_refusal_is_audited() {
         desk.sync().await;
 
         // No token, or a made-up one: 401 with a JSON error.
-        let r = s.http.post(format!("{}/api/sync", s.base)).json(&SyncRequest { v: 1, ..Default::default() }).send().await.unwrap();
+        let r = s
+            .http
+            .post(format!("{}/api/sync", s.base))
+            .json(&SyncRequest {
+                v: 1,
+                ..Default::default()
+            })
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(r.json::<shared::sync::ApiError>().await.unwrap().error, "unauthorized");
-        let r = s.http.get(format!("{}/api/directory", s.base)).bearer_auth("mm1_madeup").send().await.unwrap();
+        assert_eq!(
+            r.json::<shared::sync::ApiError>().await.unwrap().error,
+            "unauthorized"
+        );
+        let r = s
+            .http
+            .get(format!("{}/api/directory", s.base))
+            .bearer_auth("mm1_madeup")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
-        assert!(server::admin::revoke_device(&s.db, &phone.device_id, None).await.unwrap());
+        assert!(
+            server::admin::revoke_device(&s.db, &phone.device_id, None)
+                .await
+                .unwrap()
+        );
         let req = phone.replica.request("test");
         match phone.post(&req).await {
-            Answer::Err(st, e) => assert_eq!((st, e.error.as_str()), (StatusCode::UNAUTHORIZED, "unauthorized")),
+            Answer::Err(st, e) => assert_eq!(
+                (st, e.error.as_str()),
+                (StatusCode::UNAUTHORIZED, "unauthorized")
+            ),
             Answer::Ok(_) => panic!("{backend}: a revoked device synced"),
         }
         assert_eq!(s.audits("device_revoked").await, 1);
@@ -151,17 +278,34 @@ async fn a_revoked_device_gets_401_and_the_refusal_is_audited() {
         desk.sync().await;
 
         // Signing out from the device itself works the same way.
-        let r = s.http.post(format!("{}/api/logout", s.base)).bearer_auth(&desk.token).send().await.unwrap();
+        let r = s
+            .http
+            .post(format!("{}/api/logout", s.base))
+            .bearer_auth(&desk.token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         let req = desk.replica.request("test");
-        assert!(matches!(desk.post(&req).await, Answer::Err(StatusCode::UNAUTHORIZED, _)));
+        assert!(matches!(
+            desk.post(&req).await,
+            Answer::Err(StatusCode::UNAUTHORIZED, _)
+        ));
 
         // Disabling the user refuses every device of theirs.
         let mut third = s.device("minsei_b").await;
         third.sync().await;
-        server::admin::disable_user(&s.db, &o.users["minsei_b"]).await.unwrap();
+        server::admin::disable_user(&s.db, &o.users["minsei_b"])
+            .await
+            .unwrap();
         let req = third.replica.request("test");
-        assert!(matches!(third.post(&req).await, Answer::Err(StatusCode::UNAUTHORIZED, _)), "{backend}");
+        assert!(
+            matches!(
+                third.post(&req).await,
+                Answer::Err(StatusCode::UNAUTHORIZED, _)
+            ),
+            "{backend}"
+        );
 
         // A wrong password: 401, audited.
         let r = s

@@ -10,7 +10,8 @@ use crate::codes::DocKind;
 use crate::crdt::CrdtError;
 use crate::doc;
 use crate::sync::{
-    Bytes, CLIENT_PUSH_BUDGET, DocPush, FallbackMsg, NewDoc, PROTOCOL_VERSION, SyncRequest, SyncResponse,
+    Bytes, CLIENT_PUSH_BUDGET, DocPush, FallbackMsg, NewDoc, PROTOCOL_VERSION, SyncRequest,
+    SyncResponse,
 };
 use automerge::sync::{Message, State, SyncDoc};
 use automerge::transaction::Transaction;
@@ -80,7 +81,10 @@ impl LocalDoc {
         d.saved_heads = d.doc.get_heads();
         // An outbox entry whose change is missing cannot be sent; it would block nothing,
         // but it is dropped so the count shown to the user stays true.
-        d.outbox = outbox.into_iter().filter(|h| d.doc.get_change_by_hash(h).is_some()).collect();
+        d.outbox = outbox
+            .into_iter()
+            .filter(|h| d.doc.get_change_by_hash(h).is_some())
+            .collect();
         d.placement = placement;
         d.unplaced = unplaced;
         Ok(d)
@@ -139,7 +143,12 @@ pub struct Replica {
 
 impl Replica {
     pub fn new(actor: ActorId) -> Replica {
-        Replica { actor, cursor: None, docs: BTreeMap::new(), refused: BTreeSet::new() }
+        Replica {
+            actor,
+            cursor: None,
+            docs: BTreeMap::new(),
+            refused: BTreeSet::new(),
+        }
     }
 
     pub fn actor(&self) -> &ActorId {
@@ -188,7 +197,10 @@ impl Replica {
         id: &str,
         f: impl FnOnce(&mut Transaction<'_>) -> Result<R, CrdtError>,
     ) -> Result<R, ClientError> {
-        let d = self.docs.get_mut(id).ok_or_else(|| ClientError::NoDocument(id.to_string()))?;
+        let d = self
+            .docs
+            .get_mut(id)
+            .ok_or_else(|| ClientError::NoDocument(id.to_string()))?;
         let mut tx = d.doc.transaction();
         match f(&mut tx) {
             Ok(r) => {
@@ -212,14 +224,19 @@ impl Replica {
         let mut fallback = Vec::new();
         for (id, d) in self.docs.iter_mut() {
             if let Some(msg) = d.fallback_out.take() {
-                fallback.push(FallbackMsg { doc: id.clone(), msg: Bytes(msg.encode()) });
+                fallback.push(FallbackMsg {
+                    doc: id.clone(),
+                    msg: Bytes(msg.encode()),
+                });
             }
             if d.outbox.is_empty() || self.refused.contains(id) || budget == 0 {
                 continue;
             }
             let mut changes = Vec::new();
             for h in &d.outbox {
-                let Some(c) = d.doc.get_change_by_hash(h) else { continue };
+                let Some(c) = d.doc.get_change_by_hash(h) else {
+                    continue;
+                };
                 let bytes = c.raw_bytes().to_vec();
                 // Base64 grows bytes by a third.
                 let cost = bytes.len() * 4 / 3 + 8;
@@ -230,10 +247,24 @@ impl Replica {
                 budget = budget.saturating_sub(cost);
                 changes.push(Bytes(bytes));
             }
-            let create = if d.unplaced { d.placement.clone() } else { None };
-            push.push(DocPush { doc: id.clone(), create, changes });
+            let create = if d.unplaced {
+                d.placement.clone()
+            } else {
+                None
+            };
+            push.push(DocPush {
+                doc: id.clone(),
+                create,
+                changes,
+            });
         }
-        SyncRequest { v: PROTOCOL_VERSION, cursor: self.cursor.clone(), app: app.to_string(), push, fallback }
+        SyncRequest {
+            v: PROTOCOL_VERSION,
+            cursor: self.cursor.clone(),
+            app: app.to_string(),
+            push,
+            fallback,
+        }
     }
 
     /// The request did not get an answer: reconciliations start their exchange again.
@@ -251,7 +282,11 @@ impl Replica {
     }
 
     /// Takes the server's answer to `sent`.
-    pub fn apply(&mut self, sent: &SyncRequest, resp: SyncResponse) -> Result<Applied, ClientError> {
+    pub fn apply(
+        &mut self,
+        sent: &SyncRequest,
+        resp: SyncResponse,
+    ) -> Result<Applied, ClientError> {
         let mut out = Applied::default();
 
         // Everything sent is stored on the server (the answer comes after the commit).
@@ -269,7 +304,10 @@ impl Replica {
 
         for u in resp.docs {
             let actor = self.actor.clone();
-            let d = self.docs.entry(u.doc.clone()).or_insert_with(|| LocalDoc::new(u.kind.clone(), &actor));
+            let d = self
+                .docs
+                .entry(u.doc.clone())
+                .or_insert_with(|| LocalDoc::new(u.kind.clone(), &actor));
             if d.placement.is_none() {
                 d.placement = u.placement.clone();
             }
@@ -277,7 +315,10 @@ impl Replica {
             for chunk in &u.chunks {
                 d.doc
                     .load_incremental(&chunk.0)
-                    .map_err(|e| ClientError::BadAnswer { doc: u.doc.clone(), why: e.to_string() })?;
+                    .map_err(|e| ClientError::BadAnswer {
+                        doc: u.doc.clone(),
+                        why: e.to_string(),
+                    })?;
             }
             if d.doc.get_heads() != before {
                 out.changed.insert(u.doc.clone());
@@ -294,7 +335,12 @@ impl Replica {
 
         if let Some(scope) = resp.resync {
             let listed: BTreeSet<&str> = scope.iter().map(|e| e.doc.as_str()).collect();
-            let gone: Vec<String> = self.docs.keys().filter(|k| !listed.contains(k.as_str())).cloned().collect();
+            let gone: Vec<String> = self
+                .docs
+                .keys()
+                .filter(|k| !listed.contains(k.as_str()))
+                .cloned()
+                .collect();
             for id in gone {
                 let d = self.docs.get_mut(&id).expect("listed above");
                 if d.placement.is_some() {
@@ -308,8 +354,12 @@ impl Replica {
             }
             for e in scope {
                 let actor = self.actor.clone();
-                let d = self.docs.entry(e.doc.clone()).or_insert_with(|| LocalDoc::new(e.kind.clone(), &actor));
-                let mut mine: Vec<String> = d.doc.get_heads().iter().map(|h| h.to_string()).collect();
+                let d = self
+                    .docs
+                    .entry(e.doc.clone())
+                    .or_insert_with(|| LocalDoc::new(e.kind.clone(), &actor));
+                let mut mine: Vec<String> =
+                    d.doc.get_heads().iter().map(|h| h.to_string()).collect();
                 let mut theirs = e.heads.clone();
                 mine.sort();
                 theirs.sort();
@@ -320,9 +370,13 @@ impl Replica {
         }
 
         for m in resp.fallback {
-            let Some(d) = self.docs.get_mut(&m.doc) else { continue };
-            let msg = Message::decode(&m.msg.0)
-                .map_err(|e| ClientError::BadAnswer { doc: m.doc.clone(), why: e.to_string() })?;
+            let Some(d) = self.docs.get_mut(&m.doc) else {
+                continue;
+            };
+            let msg = Message::decode(&m.msg.0).map_err(|e| ClientError::BadAnswer {
+                doc: m.doc.clone(),
+                why: e.to_string(),
+            })?;
             let before = d.doc.get_heads();
             let state = d.fallback.get_or_insert_with(State::new);
             d.doc.receive_sync_message(state, msg)?;
@@ -346,7 +400,10 @@ impl Replica {
         }
 
         self.cursor = Some(resp.cursor);
-        let unsent = self.docs.iter().any(|(id, d)| !d.outbox.is_empty() && !self.refused.contains(id));
+        let unsent = self
+            .docs
+            .iter()
+            .any(|(id, d)| !d.outbox.is_empty() && !self.refused.contains(id));
         out.again = resp.more || unsent || self.docs.values().any(|d| d.fallback_out.is_some());
         Ok(out)
     }

@@ -163,7 +163,10 @@ mod tests {
         fn check<T: std::fmt::Debug>(all: &[T], kind: &str, code: impl Fn(&T) -> &str) {
             for c in all {
                 for lang in [Lang::Ja, Lang::En] {
-                    assert!(code_label(kind, code(c), lang).is_some(), "{kind}/{c:?} has no {lang:?} label");
+                    assert!(
+                        code_label(kind, code(c), lang).is_some(),
+                        "{kind}/{c:?} has no {lang:?} label"
+                    );
                 }
             }
         }

@@ -71,7 +71,10 @@ fn candidates<D: ReadDoc>(doc: &D, objs: &[ObjId], key: &str) -> Result<Vec<Cand
     let mut out = Vec::new();
     for obj in objs {
         for (value, id) in doc.get_all(obj, key)? {
-            out.push(Cand { id, kind: kind_of(value) });
+            out.push(Cand {
+                id,
+                kind: kind_of(value),
+            });
         }
     }
     out.sort_by(|a, b| a.id.cmp(&b.id));
@@ -133,7 +136,12 @@ impl<D: ReadDoc> Reader<'_, D> {
             // Losing values are read without collecting their own nested conflicts.
             let mut values = vec![value.clone()];
             for c in cands.iter().rev().skip(1) {
-                let v = Reader { doc: self.doc, path: Vec::new(), conflicts: None }.single(c)?;
+                let v = Reader {
+                    doc: self.doc,
+                    path: Vec::new(),
+                    conflicts: None,
+                }
+                .single(c)?;
                 if !values.contains(&v) {
                     values.push(v);
                 }
@@ -141,7 +149,10 @@ impl<D: ReadDoc> Reader<'_, D> {
             if values.len() > 1
                 && let Some(conflicts) = self.conflicts.as_deref_mut()
             {
-                conflicts.push(Conflict { path: self.path.clone(), values });
+                conflicts.push(Conflict {
+                    path: self.path.clone(),
+                    values,
+                });
             }
         }
         Ok(value)
@@ -159,8 +170,16 @@ impl<D: ReadDoc> Reader<'_, D> {
                     // Elements are part of the list's value: the winner at each index.
                     let v = match self.doc.get(&c.id, i)? {
                         Some((v, id)) => {
-                            let el = Cand { id, kind: kind_of(v) };
-                            Reader { doc: self.doc, path: Vec::new(), conflicts: None }.single(&el)?
+                            let el = Cand {
+                                id,
+                                kind: kind_of(v),
+                            };
+                            Reader {
+                                doc: self.doc,
+                                path: Vec::new(),
+                                conflicts: None,
+                            }
+                            .single(&el)?
                         }
                         None => Value::Null,
                     };
@@ -189,12 +208,20 @@ fn maps_at<D: ReadDoc>(doc: &D, path: &[&str]) -> Result<Option<Vec<ObjId>>, Crd
 /// Reads the whole document as one JSON object, with every conflict in it.
 pub fn read_doc<D: ReadDoc>(doc: &D) -> Result<(Value, Vec<Conflict>), CrdtError> {
     let mut conflicts = Vec::new();
-    let v = Reader { doc, path: Vec::new(), conflicts: Some(&mut conflicts) }.maps(&[ROOT])?;
+    let v = Reader {
+        doc,
+        path: Vec::new(),
+        conflicts: Some(&mut conflicts),
+    }
+    .maps(&[ROOT])?;
     Ok((v, conflicts))
 }
 
 /// Reads the value at `path` (`None` if absent), with the conflicts at or below it.
-pub fn read_at<D: ReadDoc>(doc: &D, path: &[&str]) -> Result<(Option<Value>, Vec<Conflict>), CrdtError> {
+pub fn read_at<D: ReadDoc>(
+    doc: &D,
+    path: &[&str],
+) -> Result<(Option<Value>, Vec<Conflict>), CrdtError> {
     let Some((last, parent)) = path.split_last() else {
         let (v, c) = read_doc(doc)?;
         return Ok((Some(v), c));
@@ -217,7 +244,10 @@ pub fn read_at<D: ReadDoc>(doc: &D, path: &[&str]) -> Result<(Option<Value>, Vec
 }
 
 /// Reads the value at `path` into a record type.
-pub fn load_at<T: DeserializeOwned, D: ReadDoc>(doc: &D, path: &[&str]) -> Result<Option<T>, CrdtError> {
+pub fn load_at<T: DeserializeOwned, D: ReadDoc>(
+    doc: &D,
+    path: &[&str],
+) -> Result<Option<T>, CrdtError> {
     match read_at(doc, path)?.0 {
         Some(v) => Ok(Some(serde_json::from_value(v)?)),
         None => Ok(None),
@@ -232,13 +262,21 @@ pub fn write<D: Transactable>(doc: &mut D, path: &[&str], value: &Value) -> Resu
 }
 
 /// Serialises a record and writes it at `path` (see [`write`]).
-pub fn save_at<T: Serialize, D: Transactable>(doc: &mut D, path: &[&str], value: &T) -> Result<(), CrdtError> {
+pub fn save_at<T: Serialize, D: Transactable>(
+    doc: &mut D,
+    path: &[&str],
+    value: &T,
+) -> Result<(), CrdtError> {
     write(doc, path, &serde_json::to_value(value)?)
 }
 
 /// Writes `value` at `path` even where it equals the value shown: this is how a person
 /// resolves a conflict (the new write supersedes every value they saw).
-pub fn resolve<D: Transactable>(doc: &mut D, path: &[&str], value: &Value) -> Result<(), CrdtError> {
+pub fn resolve<D: Transactable>(
+    doc: &mut D,
+    path: &[&str],
+    value: &Value,
+) -> Result<(), CrdtError> {
     let (last, parent) = path.split_last().ok_or(CrdtError::EmptyPath)?;
     let objs = ensure_maps(doc, parent)?;
     write_key(doc, &objs, last, value, true)
@@ -273,7 +311,12 @@ fn ensure_maps<D: Transactable>(doc: &mut D, path: &[&str]) -> Result<Vec<ObjId>
 
 /// Puts a new object at `key` in the winning map and removes the key from the others, so
 /// the new object is the only value read there.
-fn replace<D: Transactable>(doc: &mut D, objs: &[ObjId], key: &str, ty: ObjType) -> Result<ObjId, CrdtError> {
+fn replace<D: Transactable>(
+    doc: &mut D,
+    objs: &[ObjId],
+    key: &str,
+    ty: ObjType,
+) -> Result<ObjId, CrdtError> {
     let (winner, losers) = objs.split_last().expect("at least one map");
     let new = doc.put_object(winner, key, ty)?;
     remove_from(doc, losers, key)?;
@@ -309,7 +352,12 @@ fn write_key<D: Transactable>(
         return Ok(());
     }
     if !force && !cands.is_empty() {
-        let current = Reader { doc: &*doc, path: Vec::new(), conflicts: None }.cands(&cands)?;
+        let current = Reader {
+            doc: &*doc,
+            path: Vec::new(),
+            conflicts: None,
+        }
+        .cands(&cands)?;
         if &current == new {
             return Ok(());
         }
@@ -333,7 +381,12 @@ fn to_scalar(v: &Value) -> ScalarValue {
     }
 }
 
-fn put_value<D: Transactable>(doc: &mut D, obj: &ObjId, key: &str, v: &Value) -> Result<(), CrdtError> {
+fn put_value<D: Transactable>(
+    doc: &mut D,
+    obj: &ObjId,
+    key: &str,
+    v: &Value,
+) -> Result<(), CrdtError> {
     match v {
         Value::Array(items) => {
             let list = doc.put_object(obj, key, ObjType::List)?;
@@ -420,8 +473,22 @@ mod tests {
         let mut a = doc(1);
         edit(&mut a, |tx| write(tx, &["sessions"], &json!({})).unwrap());
         let mut b = a.fork().with_actor(ActorId::from(vec![2; 16]));
-        edit(&mut a, |tx| write(tx, &["sessions", "2026-11-23"], &json!({"att": {"m1": "present"}})).unwrap());
-        edit(&mut b, |tx| write(tx, &["sessions", "2026-11-23"], &json!({"att": {"m2": "absent"}})).unwrap());
+        edit(&mut a, |tx| {
+            write(
+                tx,
+                &["sessions", "2026-11-23"],
+                &json!({"att": {"m1": "present"}}),
+            )
+            .unwrap()
+        });
+        edit(&mut b, |tx| {
+            write(
+                tx,
+                &["sessions", "2026-11-23"],
+                &json!({"att": {"m2": "absent"}}),
+            )
+            .unwrap()
+        });
         let m = merged(&a, &b);
         let (v, conflicts) = read_at(&m, &["sessions", "2026-11-23", "att"]).unwrap();
         assert_eq!(v.unwrap(), json!({"m1": "present", "m2": "absent"}));
@@ -433,10 +500,16 @@ mod tests {
     #[test]
     fn concurrent_different_values_are_a_conflict_until_resolved() {
         let mut a = doc(1);
-        edit(&mut a, |tx| write(tx, &["att"], &json!({"m1": "absent", "note": ""})).unwrap());
+        edit(&mut a, |tx| {
+            write(tx, &["att"], &json!({"m1": "absent", "note": ""})).unwrap()
+        });
         let mut b = a.fork().with_actor(ActorId::from(vec![2; 16]));
-        edit(&mut a, |tx| write(tx, &["att", "m1"], &json!("present")).unwrap());
-        edit(&mut b, |tx| write(tx, &["att", "m1"], &json!("absent_reported")).unwrap());
+        edit(&mut a, |tx| {
+            write(tx, &["att", "m1"], &json!("present")).unwrap()
+        });
+        edit(&mut b, |tx| {
+            write(tx, &["att", "m1"], &json!("absent_reported")).unwrap()
+        });
         let mut m = merged(&a, &b);
         let (_, conflicts) = read_doc(&m).unwrap();
         assert_eq!(conflicts.len(), 1);
@@ -464,8 +537,12 @@ mod tests {
         let mut a = doc(1);
         edit(&mut a, |tx| write(tx, &["att"], &json!({})).unwrap());
         let mut b = a.fork().with_actor(ActorId::from(vec![2; 16]));
-        edit(&mut a, |tx| write(tx, &["att", "m1"], &json!("present")).unwrap());
-        edit(&mut b, |tx| write(tx, &["att", "m1"], &json!("present")).unwrap());
+        edit(&mut a, |tx| {
+            write(tx, &["att", "m1"], &json!("present")).unwrap()
+        });
+        edit(&mut b, |tx| {
+            write(tx, &["att", "m1"], &json!("present")).unwrap()
+        });
         assert!(read_doc(&merged(&a, &b)).unwrap().1.is_empty());
     }
 
@@ -474,11 +551,17 @@ mod tests {
         let mut a = doc(1);
         edit(&mut a, |tx| write(tx, &["s"], &json!({})).unwrap());
         let mut b = a.fork().with_actor(ActorId::from(vec![2; 16]));
-        edit(&mut a, |tx| write(tx, &["s", "d"], &json!({"m1": "present"})).unwrap());
-        edit(&mut b, |tx| write(tx, &["s", "d"], &json!({"m2": "absent"})).unwrap());
+        edit(&mut a, |tx| {
+            write(tx, &["s", "d"], &json!({"m1": "present"})).unwrap()
+        });
+        edit(&mut b, |tx| {
+            write(tx, &["s", "d"], &json!({"m2": "absent"})).unwrap()
+        });
         let mut m = merged(&a, &b);
         // Someone who saw both now changes m2.
-        edit(&mut m, |tx| write(tx, &["s", "d", "m2"], &json!("present")).unwrap());
+        edit(&mut m, |tx| {
+            write(tx, &["s", "d", "m2"], &json!("present")).unwrap()
+        });
         let (v, conflicts) = read_doc(&m).unwrap();
         assert!(conflicts.is_empty(), "{conflicts:?}");
         assert_eq!(v["s"]["d"], json!({"m1": "present", "m2": "present"}));
@@ -487,11 +570,21 @@ mod tests {
     #[test]
     fn fields_unknown_to_the_writer_survive() {
         let mut d = doc(1);
-        edit(&mut d, |tx| write(tx, &["p"], &json!({"name": "a", "future_field": 7})).unwrap());
-        edit(&mut d, |tx| write(tx, &["p"], &json!({"name": "b"})).unwrap());
-        assert_eq!(read_at(&d, &["p"]).unwrap().0.unwrap(), json!({"name": "b", "future_field": 7}));
+        edit(&mut d, |tx| {
+            write(tx, &["p"], &json!({"name": "a", "future_field": 7})).unwrap()
+        });
+        edit(&mut d, |tx| {
+            write(tx, &["p"], &json!({"name": "b"})).unwrap()
+        });
+        assert_eq!(
+            read_at(&d, &["p"]).unwrap().0.unwrap(),
+            json!({"name": "b", "future_field": 7})
+        );
         edit(&mut d, |tx| delete(tx, &["p", "future_field"]).unwrap());
-        assert_eq!(read_at(&d, &["p"]).unwrap().0.unwrap(), json!({"name": "b"}));
+        assert_eq!(
+            read_at(&d, &["p"]).unwrap().0.unwrap(),
+            json!({"name": "b"})
+        );
     }
 
     #[test]

@@ -36,7 +36,10 @@ impl Date {
     /// A date, if it exists in the calendar (and lies in 1900–2999, the range any record of
     /// ours can sensibly hold).
     pub fn new(year: i32, month: u8, day: u8) -> Option<Date> {
-        let ok = (1900..=2999).contains(&year) && (1..=12).contains(&month) && day >= 1 && day <= days_in_month(year, month);
+        let ok = (1900..=2999).contains(&year)
+            && (1..=12).contains(&month)
+            && day >= 1
+            && day <= days_in_month(year, month);
         ok.then_some(Date { year, month, day })
     }
 
@@ -55,7 +58,11 @@ impl Date {
         let bad = || BadDate(s.chars().take(40).collect());
         let t = s.trim();
         let parts: Vec<&str> = t.split(['-', '/']).collect();
-        if parts.len() != 3 || parts.iter().any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
+        if parts.len() != 3
+            || parts
+                .iter()
+                .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+        {
             return Err(bad());
         }
         let y: i32 = parts[0].parse().map_err(|_| bad())?;
@@ -124,7 +131,11 @@ impl Date {
     /// The Japanese fiscal year (年度) the date belongs to: April to March, named by the
     /// calendar year in which it starts.
     pub fn fiscal_year(self) -> i32 {
-        if self.month >= 4 { self.year } else { self.year - 1 }
+        if self.month >= 4 {
+            self.year
+        } else {
+            self.year - 1
+        }
     }
 
     /// `"YYYY-MM"`, the month key used in reports.
@@ -153,7 +164,11 @@ impl Date {
     /// 令和7年4月1日 (the first year of an era is written 元年).
     pub fn format_wareki(self) -> String {
         let (era, y) = self.wareki();
-        let y = if y == 1 { "元".to_string() } else { y.to_string() };
+        let y = if y == 1 {
+            "元".to_string()
+        } else {
+            y.to_string()
+        };
         format!("{era}{y}年{}月{}日", self.month, self.day)
     }
 }
@@ -162,7 +177,11 @@ impl Date {
 /// reads as, so that it sorts as old rather than disappearing.
 impl Default for Date {
     fn default() -> Self {
-        Date { year: 2000, month: 1, day: 1 }
+        Date {
+            year: 2000,
+            month: 1,
+            day: 1,
+        }
     }
 }
 
@@ -195,7 +214,11 @@ impl<'de> Deserialize<'de> for Date {
 /// A time of day `"HH:MM"`, validated.
 pub fn parse_time_of_day(s: &str) -> Option<(u8, u8)> {
     let (h, m) = s.trim().split_once(':')?;
-    if h.is_empty() || h.len() > 2 || m.len() != 2 || !h.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit()) {
+    if h.is_empty()
+        || h.len() > 2
+        || m.len() != 2
+        || !h.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let (h, m): (u8, u8) = (h.parse().ok()?, m.parse().ok()?);
@@ -214,7 +237,16 @@ mod tests {
     fn parses_and_rejects() {
         assert_eq!(d("2026-11-23").to_string(), "2026-11-23");
         assert_eq!(d("2026/4/1").to_string(), "2026-04-01");
-        for bad in ["2026-02-30", "2026-13-01", "", "2026-1", "x-1-1", "2026-01-01T00:00", "0-1-1", "2025-02-29"] {
+        for bad in [
+            "2026-02-30",
+            "2026-13-01",
+            "",
+            "2026-1",
+            "x-1-1",
+            "2026-01-01T00:00",
+            "0-1-1",
+            "2025-02-29",
+        ] {
             assert!(Date::parse(bad).is_err(), "{bad}");
         }
         assert!(Date::parse("2024-02-29").is_ok());
@@ -225,7 +257,10 @@ mod tests {
         assert_eq!(d("1970-01-01").days_since_epoch(), 0);
         assert_eq!(d("2000-03-01").days_since_epoch(), 11_017);
         for n in [-25_000, -1, 0, 1, 365, 11_017, 20_415, 300_000] {
-            assert_eq!(Date::from_days_since_epoch(n).unwrap().days_since_epoch(), n);
+            assert_eq!(
+                Date::from_days_since_epoch(n).unwrap().days_since_epoch(),
+                n
+            );
         }
     }
 
@@ -244,7 +279,10 @@ mod tests {
     #[test]
     fn japanese_time_zone_and_era() {
         // 2026-11-22T15:00Z is already the 23rd in Japan.
-        assert_eq!(Date::from_unix_ms_jst(1_795_359_600_000).unwrap(), d("2026-11-23"));
+        assert_eq!(
+            Date::from_unix_ms_jst(1_795_359_600_000).unwrap(),
+            d("2026-11-23")
+        );
         assert_eq!(d("2025-04-01").format_wareki(), "令和7年4月1日");
         assert_eq!(d("2019-05-01").format_wareki(), "令和元年5月1日");
         assert_eq!(d("2019-04-30").format_wareki(), "平成31年4月30日");

@@ -4,7 +4,7 @@ use crate::codes::DocKind;
 use crate::crdt::{self, Conflict, CrdtError};
 use crate::model::SCHEMA_VERSION;
 use automerge::transaction::Transactable;
-use automerge::{ReadDoc, ROOT};
+use automerge::{ROOT, ReadDoc};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -62,7 +62,10 @@ mod tests {
         let mut tx = d.transaction();
         init(&mut tx, &DocKind::Person).unwrap();
         crdt::save_at(&mut tx, &["profile", "name"], &"田中 一郎").unwrap();
-        let v = Visit { date: crate::date::Date::parse("2026-11-20").unwrap(), ..Visit::default() };
+        let v = Visit {
+            date: crate::date::Date::parse("2026-11-20").unwrap(),
+            ..Visit::default()
+        };
         crdt::save_at(&mut tx, &["visits", "v1"], &v).unwrap();
         tx.commit();
         assert_eq!(kind_of(&d), Some(DocKind::Person));

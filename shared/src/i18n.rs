@@ -22,7 +22,11 @@ impl Lang {
         }
     }
     pub fn from_code(s: &str) -> Lang {
-        if s.starts_with("en") { Lang::En } else { Lang::Ja }
+        if s.starts_with("en") {
+            Lang::En
+        } else {
+            Lang::Ja
+        }
     }
 }
 
@@ -83,15 +87,30 @@ messages! {
 /// Labels of the code lists of [`crate::codes`]: (list, code, 日本語, English).
 const CODE_LABELS: &[(&str, &str, &str, &str)] = &[
     ("household", "alone", "独居", "Lives alone"),
-    ("household", "elderly_only", "高齢者のみ世帯", "Elderly-only household"),
-    ("household", "alone_daytime", "日中独居", "Alone in the daytime"),
+    (
+        "household",
+        "elderly_only",
+        "高齢者のみ世帯",
+        "Elderly-only household",
+    ),
+    (
+        "household",
+        "alone_daytime",
+        "日中独居",
+        "Alone in the daytime",
+    ),
     ("household", "other", "その他", "Other"),
     ("sex", "female", "女性", "Female"),
     ("sex", "male", "男性", "Male"),
     ("sex", "unstated", "回答なし", "Not stated"),
     ("person_status", "active", "見守り中", "Active"),
     ("person_status", "hospitalised", "入院中", "In hospital"),
-    ("person_status", "in_facility", "施設に入所", "Moved into a facility"),
+    (
+        "person_status",
+        "in_facility",
+        "施設に入所",
+        "Moved into a facility",
+    ),
     ("person_status", "moved_away", "転出", "Moved away"),
     ("person_status", "deceased", "死亡", "Deceased"),
     ("frequency", "weekly", "週1回", "Weekly"),
@@ -121,47 +140,172 @@ const CODE_LABELS: &[(&str, &str, &str, &str)] = &[
     ("worry", "isolation", "孤立", "Isolation"),
     ("worry", "shopping", "買い物", "Shopping"),
     ("worry", "hospital", "通院", "Getting to the doctor"),
-    ("worry", "disaster", "災害への不安", "Worried about disasters"),
+    (
+        "worry",
+        "disaster",
+        "災害への不安",
+        "Worried about disasters",
+    ),
     ("worry", "other", "その他", "Other"),
-    ("referral", "houkatsu", "地域包括支援センター", "Community care centre"),
+    (
+        "referral",
+        "houkatsu",
+        "地域包括支援センター",
+        "Community care centre",
+    ),
     ("referral", "city", "市役所", "City office"),
     ("referral", "shakyo", "社協", "Social welfare council"),
     ("referral", "minsei", "民生委員", "Welfare commissioner"),
     ("referral", "family", "家族", "Family"),
     ("referral", "medical", "医療機関", "Doctor or hospital"),
-    ("referral", "police_fire", "警察・消防", "Police or fire service"),
-    ("consult_field", "elderly", "高齢者に関すること", "Older people"),
-    ("consult_field", "disabled", "障害者に関すること", "People with disabilities"),
-    ("consult_field", "children", "子どもに関すること", "Children"),
+    (
+        "referral",
+        "police_fire",
+        "警察・消防",
+        "Police or fire service",
+    ),
+    (
+        "consult_field",
+        "elderly",
+        "高齢者に関すること",
+        "Older people",
+    ),
+    (
+        "consult_field",
+        "disabled",
+        "障害者に関すること",
+        "People with disabilities",
+    ),
+    (
+        "consult_field",
+        "children",
+        "子どもに関すること",
+        "Children",
+    ),
     ("consult_field", "other", "その他", "Other"),
-    ("consult_topic", "home_welfare", "在宅福祉", "Welfare at home"),
-    ("consult_topic", "care_insurance", "介護保険", "Long-term care insurance"),
-    ("consult_topic", "health", "健康・保健医療", "Health and medical care"),
-    ("consult_topic", "childcare", "子育て・母子保健", "Child-rearing and maternal health"),
-    ("consult_topic", "child_life", "子どもの地域生活", "Children's life in the community"),
-    ("consult_topic", "child_school", "子どもの教育・学校生活", "Children's education and school"),
+    (
+        "consult_topic",
+        "home_welfare",
+        "在宅福祉",
+        "Welfare at home",
+    ),
+    (
+        "consult_topic",
+        "care_insurance",
+        "介護保険",
+        "Long-term care insurance",
+    ),
+    (
+        "consult_topic",
+        "health",
+        "健康・保健医療",
+        "Health and medical care",
+    ),
+    (
+        "consult_topic",
+        "childcare",
+        "子育て・母子保健",
+        "Child-rearing and maternal health",
+    ),
+    (
+        "consult_topic",
+        "child_life",
+        "子どもの地域生活",
+        "Children's life in the community",
+    ),
+    (
+        "consult_topic",
+        "child_school",
+        "子どもの教育・学校生活",
+        "Children's education and school",
+    ),
     ("consult_topic", "living_costs", "生活費", "Living costs"),
-    ("consult_topic", "pension", "年金・保険", "Pensions and insurance"),
+    (
+        "consult_topic",
+        "pension",
+        "年金・保険",
+        "Pensions and insurance",
+    ),
     ("consult_topic", "work", "仕事", "Work"),
     ("consult_topic", "family", "家族関係", "Family relations"),
     ("consult_topic", "housing", "住居", "Housing"),
-    ("consult_topic", "environment", "生活環境", "Living environment"),
-    ("consult_topic", "daily_support", "日常的な支援", "Everyday support"),
+    (
+        "consult_topic",
+        "environment",
+        "生活環境",
+        "Living environment",
+    ),
+    (
+        "consult_topic",
+        "daily_support",
+        "日常的な支援",
+        "Everyday support",
+    ),
     ("consult_topic", "other", "その他", "Other"),
-    ("activity_kind", "visit_contact", "訪問・連絡活動", "Visits and contact"),
-    ("activity_kind", "survey", "調査・実態把握", "Surveys and fact-finding"),
-    ("activity_kind", "events", "行事・事業・会議への参加協力", "Events, programmes and meetings"),
-    ("activity_kind", "community", "地域福祉活動・自主活動", "Community welfare activities"),
-    ("activity_kind", "council", "民児協運営・研修", "Council work and training"),
+    (
+        "activity_kind",
+        "visit_contact",
+        "訪問・連絡活動",
+        "Visits and contact",
+    ),
+    (
+        "activity_kind",
+        "survey",
+        "調査・実態把握",
+        "Surveys and fact-finding",
+    ),
+    (
+        "activity_kind",
+        "events",
+        "行事・事業・会議への参加協力",
+        "Events, programmes and meetings",
+    ),
+    (
+        "activity_kind",
+        "community",
+        "地域福祉活動・自主活動",
+        "Community welfare activities",
+    ),
+    (
+        "activity_kind",
+        "council",
+        "民児協運営・研修",
+        "Council work and training",
+    ),
     ("activity_kind", "certificate", "証明事務", "Certificates"),
-    ("activity_kind", "child_protection", "要保護児童の発見の通告・仲介", "Reporting children in need of protection"),
-    ("activity_kind", "liaison_members", "連絡調整（委員相互）", "Liaison among commissioners"),
-    ("activity_kind", "liaison_agencies", "連絡調整（関係機関）", "Liaison with agencies"),
+    (
+        "activity_kind",
+        "child_protection",
+        "要保護児童の発見の通告・仲介",
+        "Reporting children in need of protection",
+    ),
+    (
+        "activity_kind",
+        "liaison_members",
+        "連絡調整（委員相互）",
+        "Liaison among commissioners",
+    ),
+    (
+        "activity_kind",
+        "liaison_agencies",
+        "連絡調整（関係機関）",
+        "Liaison with agencies",
+    ),
     ("activity_kind", "other", "その他", "Other"),
     ("salon_type", "fureai", "ふれあいサロン", "Community salon"),
     ("salon_type", "kosodate", "子育てサロン", "Parenting salon"),
-    ("salon_type", "ninchisho_cafe", "認知症カフェ", "Dementia café"),
-    ("salon_type", "shogaisha", "障害者サロン", "Salon for people with disabilities"),
+    (
+        "salon_type",
+        "ninchisho_cafe",
+        "認知症カフェ",
+        "Dementia café",
+    ),
+    (
+        "salon_type",
+        "shogaisha",
+        "障害者サロン",
+        "Salon for people with disabilities",
+    ),
     ("salon_type", "tsudoi", "つどいの場", "Gathering place"),
     ("salon_type", "lunch", "会食・昼食会", "Lunch gathering"),
     ("salon_type", "other", "その他", "Other"),
@@ -177,8 +321,18 @@ const CODE_LABELS: &[(&str, &str, &str, &str)] = &[
     ("mark", "present", "出席", "Present"),
     ("mark", "absent", "欠席", "Absent"),
     ("place_kind", "household", "世帯", "Household"),
-    ("place_kind", "needs_support", "支援が必要な人", "Needs support"),
-    ("place_kind", "helper", "世話焼きさん", "Neighbourhood helper"),
+    (
+        "place_kind",
+        "needs_support",
+        "支援が必要な人",
+        "Needs support",
+    ),
+    (
+        "place_kind",
+        "helper",
+        "世話焼きさん",
+        "Neighbourhood helper",
+    ),
     ("place_kind", "gathering", "たまり場", "Gathering spot"),
     ("place_kind", "shop", "お店", "Shop"),
     ("place_kind", "salon", "サロン", "Salon"),
@@ -189,7 +343,12 @@ const CODE_LABELS: &[(&str, &str, &str, &str)] = &[
     ("link_kind", "greet", "声かけ", "Says hello"),
     ("link_kind", "shopping", "買い物支援", "Helps with shopping"),
     ("link_kind", "garbage", "ごみ出し", "Takes out rubbish"),
-    ("link_kind", "escort", "通院の付き添い", "Goes to the doctor with"),
+    (
+        "link_kind",
+        "escort",
+        "通院の付き添い",
+        "Goes to the doctor with",
+    ),
     ("link_kind", "other", "その他", "Other"),
     ("doc_kind", "person", "見守り対象者", "Person"),
     ("doc_kind", "salon", "サロン", "Salon"),
@@ -198,7 +357,12 @@ const CODE_LABELS: &[(&str, &str, &str, &str)] = &[
     ("role", "admin", "管理者", "Administrator"),
     ("role", "staff", "社協職員", "Council staff"),
     ("role", "minsei", "民生委員", "Welfare commissioner"),
-    ("role", "volunteer", "訪問ボランティア", "Visiting volunteer"),
+    (
+        "role",
+        "volunteer",
+        "訪問ボランティア",
+        "Visiting volunteer",
+    ),
     ("role", "salon_leader", "サロン代表", "Salon leader"),
     ("role", "salon_helper", "サロン協力者", "Salon helper"),
     ("role", "member", "地区の人", "District member"),
@@ -219,13 +383,22 @@ mod tests {
     #[test]
     fn every_message_has_both_languages() {
         for m in Msg::ALL {
-            assert!(!m.text(Lang::Ja).is_empty() && !m.text(Lang::En).is_empty(), "{m:?}");
+            assert!(
+                !m.text(Lang::Ja).is_empty() && !m.text(Lang::En).is_empty(),
+                "{m:?}"
+            );
         }
     }
 
     #[test]
     fn placeholders_are_filled() {
-        assert_eq!(fill(Msg::TooLong.text(Lang::Ja), &[("max", "2000"), ("len", "10000")]), "2000文字以内で入力してください（いま10000文字）");
+        assert_eq!(
+            fill(
+                Msg::TooLong.text(Lang::Ja),
+                &[("max", "2000"), ("len", "10000")]
+            ),
+            "2000文字以内で入力してください（いま10000文字）"
+        );
     }
 
     #[test]

@@ -8,8 +8,8 @@
 
 use crate::codes::*;
 use crate::date::Date;
-use crate::validate::{Check, FieldError, MAX_NOTE, MAX_SHORT};
 use crate::i18n::Msg;
+use crate::validate::{Check, FieldError, MAX_NOTE, MAX_SHORT};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -24,8 +24,11 @@ pub mod tolerant {
     use serde::de::DeserializeOwned;
     use serde::{Deserialize, Deserializer};
 
-    pub fn deserialize<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Records<T>, D::Error> {
-        let raw: Option<std::collections::BTreeMap<String, serde_json::Value>> = Option::deserialize(d)?;
+    pub fn deserialize<'de, D: Deserializer<'de>, T: DeserializeOwned>(
+        d: D,
+    ) -> Result<Records<T>, D::Error> {
+        let raw: Option<std::collections::BTreeMap<String, serde_json::Value>> =
+            Option::deserialize(d)?;
         Ok(raw
             .unwrap_or_default()
             .into_iter()
@@ -76,9 +79,12 @@ pub struct Profile {
 impl Profile {
     pub fn validate(&self, today: Date) -> Result<(), Vec<FieldError>> {
         let mut c = Check::default();
-        c.required("name", &self.name).max_len("name", &self.name, 100);
-        c.max_len("kana", &self.kana, 100).max_len("address", &self.address, MAX_SHORT);
-        c.phone("phone", &self.phone).max_len("note", &self.note, MAX_NOTE);
+        c.required("name", &self.name)
+            .max_len("name", &self.name, 100);
+        c.max_len("kana", &self.kana, 100)
+            .max_len("address", &self.address, MAX_SHORT);
+        c.phone("phone", &self.phone)
+            .max_len("note", &self.note, MAX_NOTE);
         if let Some(y) = self.birth_year
             && !(1900..=today.year()).contains(&y)
         {
@@ -180,8 +186,13 @@ pub struct Visit {
 impl Visit {
     pub fn validate(&self, today: Date) -> Result<(), Vec<FieldError>> {
         let mut c = Check::default();
-        c.past_date("date", self.date, today).time("time", &self.time);
-        c.max_len("note", &self.note, MAX_NOTE).max_len("followup_what", &self.followup_what, MAX_SHORT * 2);
+        c.past_date("date", self.date, today)
+            .time("time", &self.time);
+        c.max_len("note", &self.note, MAX_NOTE).max_len(
+            "followup_what",
+            &self.followup_what,
+            MAX_SHORT * 2,
+        );
         if self.followup && self.followup_what.trim().is_empty() && self.referrals.is_empty() {
             c.push("followup_what", Msg::FollowupWhat);
         }
@@ -230,7 +241,8 @@ impl Consultation {
         if self.topics.is_empty() {
             c.push("topics", Msg::ChooseOne);
         }
-        c.max_len("summary", &self.summary, MAX_NOTE).max_len("action", &self.action, MAX_NOTE);
+        c.max_len("summary", &self.summary, MAX_NOTE)
+            .max_len("action", &self.action, MAX_NOTE);
         c.max_len("followup_what", &self.followup_what, MAX_SHORT * 2);
         if self.followup && self.followup_what.trim().is_empty() && self.referrals.is_empty() {
             c.push("followup_what", Msg::FollowupWhat);
@@ -298,8 +310,11 @@ pub struct Member {
 impl Member {
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut c = Check::default();
-        c.required("name", &self.name).max_len("name", &self.name, 100).max_len("kana", &self.kana, 100);
-        c.max_len("area", &self.area, MAX_SHORT).max_len("note", &self.note, MAX_NOTE);
+        c.required("name", &self.name)
+            .max_len("name", &self.name, 100)
+            .max_len("kana", &self.kana, 100);
+        c.max_len("area", &self.area, MAX_SHORT)
+            .max_len("note", &self.note, MAX_NOTE);
         c.finish()
     }
 }
@@ -325,14 +340,20 @@ pub struct Session {
 impl Session {
     pub fn validate(&self, today: Date) -> Result<(), Vec<FieldError>> {
         let mut c = Check::default();
-        c.past_date("date", self.date, today).count("guests", self.guests).count("helpers", self.helpers);
-        c.max_len("guest_names", &self.guest_names, MAX_SHORT * 2).max_len("helper_names", &self.helper_names, MAX_SHORT * 2);
+        c.past_date("date", self.date, today)
+            .count("guests", self.guests)
+            .count("helpers", self.helpers);
+        c.max_len("guest_names", &self.guest_names, MAX_SHORT * 2)
+            .max_len("helper_names", &self.helper_names, MAX_SHORT * 2);
         c.max_len("note", &self.note, MAX_NOTE);
         c.finish()
     }
 
     pub fn present(&self) -> usize {
-        self.attendance.values().filter(|m| **m == Mark::Present).count()
+        self.attendance
+            .values()
+            .filter(|m| **m == Mark::Present)
+            .count()
     }
 
     /// 参加者数: members present plus guests.
@@ -374,7 +395,9 @@ pub struct Place {
 impl Place {
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut c = Check::default();
-        c.required("label", &self.label).max_len("label", &self.label, 100).max_len("note", &self.note, MAX_NOTE);
+        c.required("label", &self.label)
+            .max_len("label", &self.label, 100)
+            .max_len("note", &self.note, MAX_NOTE);
         // Japan, generously.
         if !(20.0..=46.0).contains(&self.lat) || !(122.0..=154.0).contains(&self.lng) {
             c.push("position", Msg::BadPosition);
@@ -403,7 +426,7 @@ impl Link {
             c.push("to", Msg::SamePlace);
         }
         for (field, id) in [("from", &self.from), ("to", &self.to)] {
-            if !map.places.get(id).is_some_and(|p| !p.removed) {
+            if map.places.get(id).is_none_or(|p| p.removed) {
                 c.push(field, Msg::UnknownPlace);
             }
         }
@@ -427,7 +450,9 @@ pub struct MapNote {
 impl MapNote {
     pub fn validate(&self, today: Date) -> Result<(), Vec<FieldError>> {
         let mut c = Check::default();
-        c.past_date("date", self.date, today).required("text", &self.text).max_len("text", &self.text, MAX_NOTE);
+        c.past_date("date", self.date, today)
+            .required("text", &self.text)
+            .max_len("text", &self.text, MAX_NOTE);
         c.finish()
     }
 }
@@ -465,7 +490,9 @@ pub struct Activity {
 impl Activity {
     pub fn validate(&self, today: Date) -> Result<(), Vec<FieldError>> {
         let mut c = Check::default();
-        c.past_date("date", self.date, today).count("count", self.count).max_len("note", &self.note, MAX_NOTE);
+        c.past_date("date", self.date, today)
+            .count("count", self.count)
+            .max_len("note", &self.note, MAX_NOTE);
         if self.count == 0 {
             c.push("count", Msg::BadCount);
         }
@@ -510,11 +537,27 @@ mod tests {
     #[test]
     fn links_must_join_two_existing_places() {
         let mut map = SupportMap::default();
-        map.places.insert("p1".into(), Place { label: "a".into(), lat: 35.0, lng: 139.0, ..Place::default() });
-        let l = Link { from: "p1".into(), to: "p1".into(), ..Link::default() };
+        map.places.insert(
+            "p1".into(),
+            Place {
+                label: "a".into(),
+                lat: 35.0,
+                lng: 139.0,
+                ..Place::default()
+            },
+        );
+        let l = Link {
+            from: "p1".into(),
+            to: "p1".into(),
+            ..Link::default()
+        };
         let errs = l.validate(&map).unwrap_err();
         assert_eq!(errs[0].msg, Msg::SamePlace);
-        let l = Link { from: "p1".into(), to: "zz".into(), ..Link::default() };
+        let l = Link {
+            from: "p1".into(),
+            to: "zz".into(),
+            ..Link::default()
+        };
         assert_eq!(l.validate(&map).unwrap_err()[0].msg, Msg::UnknownPlace);
     }
 }

@@ -41,7 +41,10 @@ impl Serialize for Bytes {
 impl<'de> Deserialize<'de> for Bytes {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        STANDARD.decode(s.as_bytes()).map(Bytes).map_err(|_| serde::de::Error::custom("invalid base64"))
+        STANDARD
+            .decode(s.as_bytes())
+            .map(Bytes)
+            .map_err(|_| serde::de::Error::custom("invalid base64"))
     }
 }
 
@@ -164,7 +167,11 @@ mod tests {
 
     #[test]
     fn bytes_are_base64_and_garbage_is_an_error() {
-        let r = DocPush { doc: "d".into(), create: None, changes: vec![Bytes(vec![0, 1, 2, 255])] };
+        let r = DocPush {
+            doc: "d".into(),
+            create: None,
+            changes: vec![Bytes(vec![0, 1, 2, 255])],
+        };
         let s = serde_json::to_string(&r).unwrap();
         assert!(s.contains("\"AAEC/w==\""), "{s}");
         assert_eq!(serde_json::from_str::<DocPush>(&s).unwrap(), r);

@@ -25,11 +25,19 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: &str, msg: Msg) -> Self {
-        FieldError { field: field.to_string(), msg, args: Vec::new() }
+        FieldError {
+            field: field.to_string(),
+            msg,
+            args: Vec::new(),
+        }
     }
 
     pub fn text(&self, lang: Lang) -> String {
-        let args: Vec<(&str, &str)> = self.args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let args: Vec<(&str, &str)> = self
+            .args
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         fill(self.msg.text(lang), &args)
     }
 }
@@ -54,7 +62,10 @@ impl Check {
             self.errors.push(FieldError {
                 field: field.to_string(),
                 msg: Msg::TooLong,
-                args: vec![("max".into(), max.to_string()), ("len".into(), len.to_string())],
+                args: vec![
+                    ("max".into(), max.to_string()),
+                    ("len".into(), len.to_string()),
+                ],
             });
         }
         self
@@ -78,7 +89,9 @@ impl Check {
     }
 
     pub fn phone(&mut self, field: &str, value: &str) -> &mut Self {
-        let ok = value.chars().all(|c| c.is_ascii_digit() || matches!(c, '-' | ' ' | '(' | ')' | '+'))
+        let ok = value
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '-' | ' ' | '(' | ')' | '+'))
             && value.chars().count() <= 20;
         if !ok {
             self.errors.push(FieldError::new(field, Msg::BadPhone));
@@ -99,7 +112,11 @@ impl Check {
     }
 
     pub fn finish(&mut self) -> Result<(), Vec<FieldError>> {
-        if self.errors.is_empty() { Ok(()) } else { Err(std::mem::take(&mut self.errors)) }
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(std::mem::take(&mut self.errors))
+        }
     }
 }
 

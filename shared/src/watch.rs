@@ -46,16 +46,25 @@ impl WatchStatus {
 /// Visits that count, oldest first (withdrawn ones left out).
 pub fn visits_in_order(p: &Person) -> Vec<(&String, &Visit)> {
     let mut v: Vec<(&String, &Visit)> = p.visits.iter().filter(|(_, v)| !v.withdrawn).collect();
-    v.sort_by(|a, b| (a.1.date, &a.1.time, a.1.recorded_at).cmp(&(b.1.date, &b.1.time, b.1.recorded_at)));
+    v.sort_by(|a, b| {
+        (a.1.date, &a.1.time, a.1.recorded_at).cmp(&(b.1.date, &b.1.time, b.1.recorded_at))
+    });
     v
 }
 
 pub fn status(p: &Person, today: Date) -> WatchStatus {
     let visits = visits_in_order(p);
-    let last_contact = visits.iter().rev().find(|(_, v)| v.reached()).map(|(_, v)| v.date);
+    let last_contact = visits
+        .iter()
+        .rev()
+        .find(|(_, v)| v.reached())
+        .map(|(_, v)| v.date);
     let last_attempt = visits.last().map(|(_, v)| v.date);
-    let not_home_streak =
-        visits.iter().rev().take_while(|(_, v)| v.outcome == Outcome::NotHome).count() as u32;
+    let not_home_streak = visits
+        .iter()
+        .rev()
+        .take_while(|(_, v)| v.outcome == Outcome::NotHome)
+        .count() as u32;
     let watched = matches!(p.profile.status, PersonStatus::Active);
     let due = match (watched, interval_days(&p.watch.frequency)) {
         (true, Some(days)) => {
@@ -73,7 +82,13 @@ pub fn status(p: &Person, today: Date) -> WatchStatus {
         _ => None,
     };
     let overdue_days = due.map_or(0, |d| d.days_until(today).max(0));
-    WatchStatus { last_contact, last_attempt, due, overdue_days, not_home_streak }
+    WatchStatus {
+        last_contact,
+        last_attempt,
+        due,
+        overdue_days,
+        not_home_streak,
+    }
 }
 
 #[cfg(test)]
@@ -86,17 +101,25 @@ mod tests {
     }
 
     fn visit(date: &str, outcome: Outcome) -> Visit {
-        Visit { date: d(date), outcome, ..Visit::default() }
+        Visit {
+            date: d(date),
+            outcome,
+            ..Visit::default()
+        }
     }
 
     #[test]
     fn weekly_plan_overdue_and_streak() {
         let mut p = Person::default();
         p.watch.frequency = Frequency::Weekly;
-        p.visits.insert("a".into(), visit("2026-11-01", Outcome::Met));
-        p.visits.insert("b".into(), visit("2026-11-05", Outcome::NotHome));
-        p.visits.insert("c".into(), visit("2026-11-09", Outcome::NotHome));
-        p.visits.insert("d".into(), visit("2026-11-12", Outcome::NotHome));
+        p.visits
+            .insert("a".into(), visit("2026-11-01", Outcome::Met));
+        p.visits
+            .insert("b".into(), visit("2026-11-05", Outcome::NotHome));
+        p.visits
+            .insert("c".into(), visit("2026-11-09", Outcome::NotHome));
+        p.visits
+            .insert("d".into(), visit("2026-11-12", Outcome::NotHome));
         let s = status(&p, d("2026-11-23"));
         assert_eq!(s.last_contact, Some(d("2026-11-01")));
         assert_eq!(s.last_attempt, Some(d("2026-11-12")));

@@ -48,11 +48,10 @@ export async function startServer({ demo = false } = {}) {
     } catch { /* not up yet */ }
     await new Promise((r) => setTimeout(r, 50));
   }
+  const exited = new Promise((r) => proc.on('exit', r));
   const stop = async () => {
-    if (proc.exitCode === null) {
-      proc.kill('SIGKILL');
-      await new Promise((r) => proc.on('exit', r));
-    }
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    await exited;
   };
   return { base, stop, dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }

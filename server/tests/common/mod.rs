@@ -18,7 +18,11 @@ pub fn backends() -> Vec<&'static str> {
     if !pg && std::env::var("MIMAMORI_REQUIRE_PG").is_ok_and(|v| v == "1") {
         panic!("MIMAMORI_REQUIRE_PG=1 but MIMAMORI_TEST_PG is not set");
     }
-    if pg { vec!["sqlite", "postgres"] } else { vec!["sqlite"] }
+    if pg {
+        vec!["sqlite", "postgres"]
+    } else {
+        vec!["sqlite"]
+    }
 }
 
 pub struct TempDb {
@@ -41,16 +45,30 @@ pub async fn temp_db(backend: &str) -> TempDb {
         "sqlite" => {
             let dir = std::env::temp_dir().join(&name);
             std::fs::create_dir_all(&dir).unwrap();
-            TempDb { url: format!("sqlite://{}/test.db", dir.display()), dir: Some(dir) }
+            TempDb {
+                url: format!("sqlite://{}/test.db", dir.display()),
+                dir: Some(dir),
+            }
         }
         _ => {
             let admin_url = std::env::var("MIMAMORI_TEST_PG").expect("MIMAMORI_TEST_PG");
             sqlx::any::install_default_drivers();
-            let pool = sqlx::AnyPool::connect(&admin_url).await.expect("connect to PostgreSQL");
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.unwrap();
+            let pool = sqlx::AnyPool::connect(&admin_url)
+                .await
+                .expect("connect to PostgreSQL");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&pool)
+                .await
+                .unwrap();
             pool.close().await;
-            let base = admin_url.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
-            TempDb { url: format!("{base}/{name}"), dir: None }
+            let base = admin_url
+                .rsplit_once('/')
+                .map(|(b, _)| b.to_string())
+                .unwrap();
+            TempDb {
+                url: format!("{base}/{name}"),
+                dir: None,
+            }
         }
     }
 }
@@ -70,7 +88,11 @@ impl TestServer {
 
     /// A server on an existing database (not removed afterwards).
     pub async fn on(url: &str) -> TestServer {
-        Self::serve(TempDb { url: url.to_string(), dir: None }).await
+        Self::serve(TempDb {
+            url: url.to_string(),
+            dir: None,
+        })
+        .await
     }
 
     async fn serve(tmp: TempDb) -> TestServer {
@@ -79,7 +101,12 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, server::router(st, None)).await });
-        TestServer { base, db: pool, tmp, http: reqwest::Client::new() }
+        TestServer {
+            base,
+            db: pool,
+            tmp,
+            http: reqwest::Client::new(),
+        }
     }
 
     /// Another server process on the same database (its own pool, its own port).
@@ -93,7 +120,10 @@ impl TestServer {
     }
 
     pub async fn count(&self, table: &str) -> i64 {
-        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&self.db).await.unwrap()
+        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&self.db)
+            .await
+            .unwrap()
     }
 
     pub async fn audits(&self, action: &str) -> i64 {
@@ -113,7 +143,12 @@ impl TestServer {
         let r = self
             .http
             .post(format!("{}/api/login", self.base))
-            .json(&LoginRequest { login: login.into(), password: password.into(), device_name: "test".into(), app: "test".into() })
+            .json(&LoginRequest {
+                login: login.into(),
+                password: password.into(),
+                device_name: "test".into(),
+                app: "test".into(),
+            })
             .send()
             .await
             .unwrap();
@@ -146,10 +181,25 @@ pub struct Org {
 
 pub async fn org(db: &db::Db) -> Org {
     let id = admin::create_org(db, "テスト社協").await.unwrap();
-    let district = admin::create_district(db, &id, None, "東地区", "地区", None).await.unwrap();
-    let school = admin::create_district(db, &id, Some(&district), "第一小学校区", "小学校区", None).await.unwrap();
-    let other_school = admin::create_district(db, &id, Some(&district), "第二小学校区", "小学校区", None).await.unwrap();
-    let (salon, salon_doc) = admin::create_salon(db, &id, Some(&district), "ふれあいサロン", &shared::codes::SalonType::Fureai).await.unwrap();
+    let district = admin::create_district(db, &id, None, "東地区", "地区", None)
+        .await
+        .unwrap();
+    let school = admin::create_district(db, &id, Some(&district), "第一小学校区", "小学校区", None)
+        .await
+        .unwrap();
+    let other_school =
+        admin::create_district(db, &id, Some(&district), "第二小学校区", "小学校区", None)
+            .await
+            .unwrap();
+    let (salon, salon_doc) = admin::create_salon(
+        db,
+        &id,
+        Some(&district),
+        "ふれあいサロン",
+        &shared::codes::SalonType::Fureai,
+    )
+    .await
+    .unwrap();
     let hash = auth::hash_password(PASSWORD).unwrap();
     let mut users = std::collections::BTreeMap::new();
     use shared::codes::Role;
@@ -161,7 +211,9 @@ pub async fn org(db: &db::Db) -> Org {
         ("lead2", Role::SalonLeader),
         ("staff", Role::Staff),
     ] {
-        let u = admin::create_user(db, &id, login, login, &hash).await.unwrap();
+        let u = admin::create_user(db, &id, login, login, &hash)
+            .await
+            .unwrap();
         let (d, s) = match role {
             Role::Minsei => (Some(district.as_str()), None),
             Role::SalonLeader => (None, Some(salon.as_str())),
@@ -170,7 +222,15 @@ pub async fn org(db: &db::Db) -> Org {
         admin::grant(db, &u, &role, d, s).await.unwrap();
         users.insert(login, u);
     }
-    Org { id, district, school, other_school, salon, salon_doc, users }
+    Org {
+        id,
+        district,
+        school,
+        other_school,
+        salon,
+        salon_doc,
+        users,
+    }
 }
 
 /// A simulated phone.
