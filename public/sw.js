@@ -7,6 +7,13 @@ const VERSION = '__MIMAMORI_VERSION__';
 const PRECACHE = __MIMAMORI_PRECACHE__;
 const CACHE = 'mimamori-' + VERSION;
 const SHELL = '/index.html';
+// Map tiles (/tiles/, proxied by our server) live in their own cache that survives new
+// versions, so the area viewed before still shows offline. Bounded to about MAX_TILES.
+const TILES = 'mimamori-tiles';
+const MAX_TILES = 3000;
+// Check the bound after this many stored tiles rather than on every one.
+const TRIM_EVERY = 50;
+let storedSinceTrim = 0;
 
 self.addEventListener('install', (event) => {
   event.waitUntil((async () => {
@@ -20,7 +27,7 @@ self.addEventListener('install', (event) => {
 self.addEventListener('activate', (event) => {
   event.waitUntil((async () => {
     for (const key of await caches.keys()) {
-      if (key.startsWith('mimamori-') && key !== CACHE) await caches.delete(key);
+      if (key.startsWith('mimamori-') && key !== CACHE && key !== TILES) await caches.delete(key);
     }
     await self.clients.claim();
   })());
@@ -33,6 +40,11 @@ self.addEventListener('fetch', (event) => {
   if (url.origin !== self.location.origin) return;
   // The API always goes to the network: sync and sign-in must never see a cached answer.
   if (url.pathname.startsWith('/api/')) return;
+
+  if (url.pathname.startsWith('/tiles/')) {
+    event.respondWith(tile(event, url));
+    return;
+  }
 
   if (request.mode === 'navigate') {
     // Any page of the app is the app shell; the router inside the app does the rest.
@@ -52,4 +64,42 @@ self.addEventListener('fetch', (event) => {
     })());
   }
   // Anything else: the network, as if there were no service worker.
+});
+
+// Cache-first: a stored tile, else the network (storing a successful answer).
+async function tile(event, url) {
+  const cache = await caches.open(TILES);
+  const key = url.origin + url.pathname;
+  const hit = await cache.match(key);
+  if (hit) return hit;
+  const response = await fetch(key, { credentials: 'omit', referrerPolicy: 'no-referrer' });
+  if (response.ok && response.status === 200) {
+    event.waitUntil((async () => {
+      await cache.put(key, response.clone());
+      if (++storedSinceTrim >= TRIM_EVERY) {
+        storedSinceTrim = 0;
+        await trimTiles(cache);
+      }
+    })());
+  }
+  return response;
+}
+
+// Keys come back in insertion order: drop the oldest beyond MAX_TILES.
+async function trimTiles(cache) {
+  const keys = await cache.keys();
+  for (const old of keys.slice(0, Math.max(0, keys.length - MAX_TILES))) {
+    await cache.delete(old);
+  }
+}
+
+// Background Sync: the app registers 'mimamori-sync' when a save happens with no signal;
+// when the browser sees signal again it fires this, and an open window of the app sends
+// its unsent records (the documents and the device key live in the page, not here).
+self.addEventListener('sync', (event) => {
+  if (event.tag !== 'mimamori-sync') return;
+  event.waitUntil((async () => {
+    const windows = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
+    for (const w of windows) w.postMessage('mimamori-sync');
+  })());
 });

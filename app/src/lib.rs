@@ -1,81 +1,281 @@
-//! Mimamori app shell: Leptos CSR, mounted to `<body>`.
+//! Mimamori, the field app: Leptos CSR mounted to `<body>`.
 //!
-//! For now this is only the shell: title, online/offline status and service-worker
-//! registration. UI text is inline here until screens use `shared::i18n`.
+//! Everything a user enters is an Automerge change saved durably in IndexedDB first
+//! ([`store`]), then sent to the server by [`sync`] when there is signal.
+
+mod idb;
+mod net;
+mod routes;
+mod state;
+mod store;
+mod sync;
+mod ui;
 
 use leptos::ev;
 use leptos::prelude::*;
+use shared::i18n::Msg;
+use state::{Ctx, Route};
+use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
-/// Whether the browser says it is online (`navigator.onLine`).
-fn navigator_online() -> bool {
-    web_sys::window()
-        .map(|w| w.navigator().on_line())
-        .unwrap_or(true)
+/// Minutes between syncs while the app is open and online (besides the event triggers).
+const SYNC_EVERY_MS: i32 = 3 * 60 * 1000;
+
+#[component]
+pub fn App() -> impl IntoView {
+    let ctx = Ctx::new();
+    provide_context(ctx);
+
+    // The URL hash is the route.
+    let hash = window_event_listener(ev::hashchange, move |_| {
+        ctx.route.set(Route::parse(&state::current_hash()));
+        if let Some(w) = web_sys::window() {
+            w.scroll_to_with_x_and_y(0.0, 0.0);
+        }
+    });
+    let on = window_event_listener(ev::online, move |_| {
+        ctx.sync.update(|s| s.online = true);
+        sync::request(ctx);
+    });
+    let off = window_event_listener(ev::offline, move |_| ctx.sync.update(|s| s.online = false));
+    let vis = window_event_listener(ev::visibilitychange, move |_| {
+        let visible = web_sys::window()
+            .and_then(|w| w.document())
+            .is_some_and(|d| d.visibility_state() == web_sys::VisibilityState::Visible);
+        if visible {
+            sync::request(ctx);
+        }
+    });
+    on_cleanup(move || {
+        hash.remove();
+        on.remove();
+        off.remove();
+        vis.remove();
+    });
+
+    // Text size and language apply to the whole page.
+    Effect::new(move |_| {
+        let size = ctx.text_size.get();
+        let lang = ctx.lang.get();
+        if let Some(el) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.document_element())
+        {
+            let _ = el.set_attribute("style", &format!("font-size: {size}%"));
+            let _ = el.set_attribute("lang", lang.code());
+        }
+    });
+
+    leptos::task::spawn_local(start(ctx));
+
+    view! {
+        <div class="app">
+            <Show when=move || ctx.update_ready.get()>
+                <button class="update" data-testid="update" on:click=move |_| reload()>{move || ctx.t(Msg::UpdateReady)}</button>
+            </Show>
+            {move || {
+                if ctx.other_tab.get() {
+                    view! { <main class="shell"><p class="warn" role="alert">{ctx.t(Msg::OtherTab)}</p></main> }.into_any()
+                } else if !ctx.ready.get() {
+                    view! { <main class="shell"><p role="status">{ctx.t(Msg::Loading)}</p></main> }.into_any()
+                } else if !ctx.signed_in.get() {
+                    view! { <routes::login::Login/> }.into_any()
+                } else {
+                    view! {
+                        <ui::SyncBar/>
+                        <main class="shell" id="main">
+                            <ui::Notice/>
+                            {move || routes::screen(ctx.route.get())}
+                        </main>
+                        <ui::BottomNav/>
+                    }.into_any()
+                }
+            }}
+        </div>
+    }
 }
 
-/// Registers `/sw.js` so the app loads with no network after the first visit.
-fn register_service_worker() {
+fn reload() {
+    if let Some(w) = web_sys::window() {
+        let _ = w.location().reload();
+    }
+}
+
+/// Opens the store (after taking the one-tab lock), then syncs.
+async fn start(ctx: Ctx) {
+    if !tab_lock().await {
+        ctx.other_tab.set(true);
+        return;
+    }
+    if let Err(e) = store::open().await {
+        leptos::logging::error!("could not open the store: {e}");
+        ctx.notify(Msg::SaveFailed, false);
+        return;
+    }
+    ctx.signed_in
+        .set(store::with(|s| s.is_some_and(|s| s.session.is_some())));
+    ctx.ready.set(true);
+    sync::refresh_status(ctx);
+    ask_persistent_storage(ctx);
+    listen_service_worker(ctx);
+    sync::request(ctx);
+    // A periodic sync while open, for changes others made.
+    let tick = Closure::<dyn FnMut()>::new(move || {
+        if navigator_online() {
+            sync::request(ctx);
+        }
+    });
+    if let Some(w) = web_sys::window() {
+        let _ = w.set_interval_with_callback_and_timeout_and_arguments_0(
+            tick.as_ref().unchecked_ref(),
+            SYNC_EVERY_MS,
+        );
+    }
+    tick.forget();
+}
+
+/// Called after every durable save: sync now if online; otherwise ask the service worker
+/// for a Background Sync when the signal returns.
+pub(crate) fn after_save(ctx: Ctx) {
+    // The browser's own flag, not the last attempt: a server that was down a minute ago
+    // may be back.
+    if navigator_online() {
+        sync::request(ctx);
+    } else {
+        register_background_sync();
+    }
+}
+
+fn navigator_online() -> bool {
+    web_sys::window().is_none_or(|w| w.navigator().on_line())
+}
+
+/// Holds a Web Lock for the life of the tab; a second tab of the app gets none and says
+/// so, so two tabs never write the same documents at once.
+async fn tab_lock() -> bool {
+    let Some(w) = web_sys::window() else {
+        return true;
+    };
+    let locks = js_sys::Reflect::get(&w.navigator(), &"locks".into()).unwrap_or(JsValue::UNDEFINED);
+    if locks.is_undefined() {
+        return true;
+    }
+    let request = js_sys::Reflect::get(&locks, &"request".into())
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+    let Some(request) = request else {
+        return true;
+    };
+    let opts = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&opts, &"ifAvailable".into(), &JsValue::TRUE);
+    let (tx, rx) = futures_oneshot();
+    let cb = Closure::once_into_js(move |lock: JsValue| -> JsValue {
+        tx(!lock.is_null());
+        // Never resolves: the lock is held until the tab closes.
+        js_sys::Promise::new(&mut |_, _| {}).into()
+    });
+    if request
+        .call3(&locks, &"mimamori-app".into(), &opts, &cb)
+        .is_err()
+    {
+        return true;
+    }
+    rx.await
+}
+
+/// A one-shot boolean channel built on a JS promise (no extra crate).
+fn futures_oneshot() -> (impl FnOnce(bool), impl std::future::Future<Output = bool>) {
+    let mut resolve_fn: Option<js_sys::Function> = None;
+    let p = js_sys::Promise::new(&mut |resolve, _| resolve_fn = Some(resolve));
+    let resolve_fn = resolve_fn.expect("Promise runs its executor at once");
+    let send = move |v: bool| {
+        let _ = resolve_fn.call1(&JsValue::NULL, &JsValue::from_bool(v));
+    };
+    let recv = async move {
+        wasm_bindgen_futures::JsFuture::from(p)
+            .await
+            .ok()
+            .and_then(|v| v.as_bool())
+            .unwrap_or(true)
+    };
+    (send, recv)
+}
+
+/// `navigator.storage.persist()`: shown as a warning if the browser may evict the data.
+fn ask_persistent_storage(ctx: Ctx) {
+    let Some(w) = web_sys::window() else { return };
+    let storage = w.navigator().storage();
+    leptos::task::spawn_local(async move {
+        let persisted = match storage.persist() {
+            Ok(p) => wasm_bindgen_futures::JsFuture::from(p)
+                .await
+                .ok()
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false),
+            Err(_) => false,
+        };
+        ctx.storage_at_risk.set(!persisted);
+    });
+}
+
+/// Registers `/sw.js`; when a new version takes over, offers a reload; when the service
+/// worker's Background Sync fires, syncs.
+fn listen_service_worker(ctx: Ctx) {
     let Some(window) = web_sys::window() else {
         return;
     };
     let container = window.navigator().service_worker();
+    let had_controller = container.controller().is_some();
     let promise = container.register("/sw.js");
     wasm_bindgen_futures::spawn_local(async move {
         if let Err(e) = wasm_bindgen_futures::JsFuture::from(promise).await {
             leptos::logging::warn!("service worker registration failed: {e:?}");
         }
     });
+    let on_change = Closure::<dyn FnMut()>::new(move || {
+        if had_controller {
+            ctx.update_ready.set(true);
+        }
+    });
+    container.set_oncontrollerchange(Some(on_change.as_ref().unchecked_ref()));
+    on_change.forget();
+    let on_msg =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+            if e.data().as_string().as_deref() == Some("mimamori-sync") {
+                sync::request(ctx);
+            }
+        });
+    container.set_onmessage(Some(on_msg.as_ref().unchecked_ref()));
+    on_msg.forget();
 }
 
-#[component]
-pub fn App() -> impl IntoView {
-    let (online, set_online) = signal(navigator_online());
-    // Handles live as long as the app (the shell is never unmounted).
-    let on = window_event_listener(ev::online, move |_| set_online.set(true));
-    let off = window_event_listener(ev::offline, move |_| set_online.set(false));
-    on_cleanup(move || {
-        on.remove();
-        off.remove();
+fn register_background_sync() {
+    let Some(w) = web_sys::window() else { return };
+    let ready = w.navigator().service_worker().ready();
+    wasm_bindgen_futures::spawn_local(async move {
+        let Ok(p) = ready else { return };
+        let Ok(reg) = wasm_bindgen_futures::JsFuture::from(p).await else {
+            return;
+        };
+        let sync = js_sys::Reflect::get(&reg, &"sync".into()).unwrap_or(JsValue::UNDEFINED);
+        if sync.is_undefined() {
+            return;
+        }
+        if let Ok(f) = js_sys::Reflect::get(&sync, &"register".into())
+            .and_then(|f| f.dyn_into::<js_sys::Function>())
+            && let Ok(p) = f.call1(&sync, &"mimamori-sync".into())
+            && let Ok(p) = p.dyn_into::<js_sys::Promise>()
+        {
+            let _ = wasm_bindgen_futures::JsFuture::from(p).await;
+        }
     });
-
-    view! {
-        <main class="shell">
-            <h1 class="title" lang="ja">"みまもり"</h1>
-            <p class="subtitle">
-                <span lang="ja">"地域の見守り・訪問記録"</span>
-                <span class="en" lang="en">"Community watch-over and visit log"</span>
-            </p>
-            <p class="status" role="status" aria-live="polite" data-online=move || online.get().to_string()>
-                {move || if online.get() {
-                    view! {
-                        <span class="dot dot-online" aria-hidden="true"></span>
-                        <span lang="ja">"オンライン"</span>
-                        <span class="en" lang="en">"Online"</span>
-                    }.into_any()
-                } else {
-                    view! {
-                        <span class="dot dot-offline" aria-hidden="true"></span>
-                        <span lang="ja">"オフライン（記録は端末に保存されます）"</span>
-                        <span class="en" lang="en">"Offline (records are kept on this device)"</span>
-                    }.into_any()
-                }}
-            </p>
-        </main>
-    }
 }
 
 /// Entry point, run by the wasm-bindgen glue's `init()`.
 #[wasm_bindgen(start)]
-pub fn start() {
-    console_error_panic_hook_lite();
-    register_service_worker();
-    leptos::mount::mount_to_body(App);
-}
-
-/// Sends panics to the console (without pulling in another crate).
-fn console_error_panic_hook_lite() {
+pub fn start_app() {
     std::panic::set_hook(Box::new(|info| {
         leptos::logging::error!("{info}");
     }));
+    leptos::mount::mount_to_body(App);
 }

@@ -8,11 +8,17 @@ use shared::sync::ApiError;
 #[derive(Debug)]
 pub enum Error {
     Unauthorized(String),
-    Forbidden { message: String, docs: Vec<String> },
+    Forbidden {
+        message: String,
+        docs: Vec<String>,
+    },
     BadRequest(String),
     TooLarge(String),
     NotFound(String),
     Conflict(String),
+    /// An upstream the server depends on (the map tile provider) failed; the message must
+    /// not carry its details.
+    BadGateway(String),
     Server(anyhow::Error),
 }
 
@@ -31,6 +37,7 @@ impl Error {
             Error::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Error::BadGateway(_) => (StatusCode::BAD_GATEWAY, "bad_gateway"),
             Error::Server(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server"),
         }
     }
@@ -56,7 +63,8 @@ impl IntoResponse for Error {
             | Error::BadRequest(m)
             | Error::TooLarge(m)
             | Error::NotFound(m)
-            | Error::Conflict(m) => (m, vec![]),
+            | Error::Conflict(m)
+            | Error::BadGateway(m) => (m, vec![]),
             Error::Forbidden { message, docs } => (message, docs),
             Error::Server(e) => {
                 tracing::error!("server error: {e:#}");

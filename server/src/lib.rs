@@ -11,6 +11,7 @@ pub mod projection;
 pub mod scope;
 pub mod store;
 pub mod sync;
+pub mod tiles;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, State};
@@ -30,6 +31,8 @@ pub struct AppState {
     pub epoch: String,
     /// Wakes the projection worker after a sync wrote.
     pub projector: Arc<Notify>,
+    /// Map base tiles fetched on the devices' behalf (`MIMAMORI_TILE_URL`).
+    pub tiles: Arc<tiles::TileProxy>,
 }
 
 impl AppState {
@@ -38,6 +41,7 @@ impl AppState {
             epoch: db::epoch(&db).await?,
             db,
             projector: Arc::new(Notify::new()),
+            tiles: Arc::new(tiles::TileProxy::from_env()?),
         })
     }
 }
@@ -90,6 +94,24 @@ async fn api_not_found() -> Error {
 
 /// The routes; static files of the built PWA are served from `dist` when given.
 pub fn router(st: AppState, dist: Option<PathBuf>) -> Router {
+    // Map tiles: outside /api/ and its no-store header; same origin, so the pages' CSP
+    // (img-src 'self') allows them. Errors are JSON and never cached.
+    let tiles = Router::new()
+        .route("/tiles/{*path}", get(tiles::handler))
+        .route("/tiles", axum::routing::any(tiles::not_found))
+        .route("/tiles/", axum::routing::any(tiles::not_found))
+        .layer(DefaultBodyLimit::max(MAX_SMALL_BODY))
+        .with_state(st.clone())
+        .layer(
+            tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("no-store"),
+            ),
+        )
+        .layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ));
     let api = Router::new()
         .route("/healthz", get(healthz))
         .route(
@@ -112,6 +134,7 @@ pub fn router(st: AppState, dist: Option<PathBuf>) -> Router {
         header::CACHE_CONTROL,
         HeaderValue::from_static("no-store"),
     ));
+    let api = api.merge(tiles);
     match dist {
         Some(dir) => {
             let index = dir.join("index.html");

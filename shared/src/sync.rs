@@ -153,7 +153,7 @@ pub struct ScopeEntry {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ApiError {
     /// A stable code: `unauthorized`, `forbidden`, `bad_request`, `too_large`, `throttled`,
-    /// `not_found`, `conflict`, `server`.
+    /// `not_found`, `conflict`, `bad_gateway` (map tiles), `server`.
     pub error: String,
     pub message: String,
     /// For `forbidden` answers to a sync: the documents the user may not write or read.

@@ -1,14 +1,17 @@
 // Test harness: the real server binary on a fresh SQLite database, serving the built PWA,
 // and Debian's Chromium driven by playwright-core.
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import http from 'node:http';
 import net from 'node:net';
+import zlib from 'node:zlib';
 import { chromium } from 'playwright-core';
 
 export const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const PASSWORD = 'mimamori-demo';
 
 async function freePort() {
   return new Promise((ok, fail) => {
@@ -21,39 +24,71 @@ async function freePort() {
   });
 }
 
-/** Starts the server; `demo` loads the demo 社協 first. Returns { base, stop, dir }. */
-export async function startServer({ demo = false } = {}) {
+const bin = () => process.env.MIMAMORI_SERVER_BIN || join(root, 'target', 'debug', 'server');
+
+/**
+ * Starts the server; `demo` loads the demo 社協 first; `env` adds variables (e.g. the tile
+ * URL). Returns { base, stop, start, dir, db, cleanup }: `stop` kills it (the database
+ * stays), `start` brings it back on the same port and database.
+ */
+export async function startServer({ demo = false, env: extra = {} } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'mimamori-e2e-'));
-  const bin = process.env.MIMAMORI_SERVER_BIN || join(root, 'target', 'debug', 'server');
+  const db = join(dir, 'e2e.db');
   const env = {
     ...process.env,
-    DATABASE_URL: `sqlite://${join(dir, 'e2e.db')}`,
+    DATABASE_URL: `sqlite://${db}`,
     MIMAMORI_DIST: join(root, 'dist'),
     RUST_LOG: 'warn',
+    ...extra,
   };
   if (demo) {
     await new Promise((ok, fail) => {
-      const p = spawn(bin, ['demo'], { env, stdio: 'inherit' });
+      const p = spawn(bin(), ['demo'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
       p.on('exit', (c) => (c === 0 ? ok() : fail(new Error(`demo exited ${c}`))));
     });
   }
   const port = await freePort();
   env.MIMAMORI_ADDR = `127.0.0.1:${port}`;
-  const proc = spawn(bin, [], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 200; i++) {
-    try {
-      const r = await fetch(`${base}/healthz`);
-      if (r.ok) break;
-    } catch { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const exited = new Promise((r) => proc.on('exit', r));
-  const stop = async () => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-    await exited;
+  let proc = null;
+  let exited = null;
+  const start = async () => {
+    proc = spawn(bin(), [], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+    exited = new Promise((r) => proc.on('exit', r));
+    for (let i = 0; i < 200; i++) {
+      try {
+        const r = await fetch(`${base}/healthz`);
+        if (r.ok) return;
+      } catch { /* not up yet */ }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error('server did not start');
   };
-  return { base, stop, dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  const stop = async () => {
+    if (proc && proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    if (exited) await exited;
+  };
+  await start();
+  return { base, stop, start, dir, db, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Runs one SQL query on the test database (Python's sqlite3) and returns rows as arrays. */
+export function sql(db, query, params = []) {
+  const script = 'import sqlite3,sys,json; c=sqlite3.connect(sys.argv[1]); ' +
+    'print(json.dumps(c.execute(sys.argv[2], json.loads(sys.argv[3])).fetchall()))';
+  return JSON.parse(execFileSync('python3', ['-c', script, db, query, JSON.stringify(params)]).toString());
+}
+
+/** Waits until `f()` returns a truthy value (polling), or fails with `what`. */
+export async function until(f, what, ms = 20000) {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    last = await f();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
 }
 
 export async function browser() {
@@ -65,4 +100,78 @@ export async function browser() {
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
     ],
   });
+}
+
+/** A phone: a fresh browser context (its own storage) at 360×640, Japanese. */
+export async function phone(b) {
+  const ctx = await b.newContext({ locale: 'ja-JP', viewport: { width: 360, height: 640 }, hasTouch: true });
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  return { ctx, page, errors };
+}
+
+/** Logs in and waits for the first sync to finish (未送信 0, 最終同期 shown). */
+export async function login(page, base, loginId) {
+  await page.goto(base + '/');
+  await page.getByLabel('ログインID').fill(loginId);
+  await page.getByLabel('パスワード').fill(PASSWORD);
+  await page.getByRole('button', { name: 'ログインする' }).click();
+  await page.getByTestId('sync').waitFor();
+  await until(async () => (await page.getByTestId('last-sync').textContent()).includes('最終同期'), 'first sync', 60000);
+  // The service worker controls the page, so a reload works offline.
+  await page.evaluate(async () => {
+    await navigator.serviceWorker.ready;
+    if (!navigator.serviceWorker.controller) {
+      await new Promise((r) => navigator.serviceWorker.addEventListener('controllerchange', r, { once: true }));
+    }
+  });
+}
+
+/** The 未送信 count the indicator shows. */
+export async function pending(page) {
+  return Number(await page.getByTestId('pending').getAttribute('data-count'));
+}
+
+/** A 256×256 PNG of one colour (a map tile fixture). */
+export function tilePng() {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf) => {
+    let c = 0xffffffff;
+    for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4); len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type), data]);
+    const c = Buffer.alloc(4); c.writeUInt32BE(crc(td));
+    return Buffer.concat([len, td, c]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(256, 0); ihdr.writeUInt32BE(256, 4);
+  ihdr[8] = 8; ihdr[9] = 2; ihdr[10] = 0; ihdr[11] = 0; ihdr[12] = 0;
+  const row = Buffer.concat([Buffer.from([0]), Buffer.alloc(256 * 3, 0xdd)]);
+  const raw = Buffer.concat(Array.from({ length: 256 }, () => row));
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+/** A local tile server standing in for 地理院タイル; counts the tiles asked for. */
+export async function tileServer() {
+  const png = tilePng();
+  const seen = [];
+  const srv = http.createServer((req, res) => {
+    seen.push(req.url);
+    res.writeHead(200, { 'content-type': 'image/png', 'content-length': png.length });
+    res.end(png);
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address();
+  return { url: `http://127.0.0.1:${port}/{z}/{x}/{y}.png`, seen, close: () => new Promise((r) => srv.close(r)) };
 }

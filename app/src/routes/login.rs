@@ -1,0 +1,111 @@
+//! ログイン: the first log-in needs signal; after it the device works offline.
+
+use crate::net::{self, NetError};
+use crate::state::use_ctx;
+use crate::store::{self, APP_VERSION, Session};
+use leptos::prelude::*;
+use shared::api::{LoginRequest, LoginResponse};
+use shared::i18n::Msg;
+
+#[component]
+pub fn Login() -> impl IntoView {
+    let ctx = use_ctx();
+    let login = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let busy = RwSignal::new(false);
+    let error = RwSignal::new(None::<Msg>);
+
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if busy.get_untracked() {
+            return;
+        }
+        if login.get_untracked().trim().is_empty() || password.get_untracked().is_empty() {
+            error.set(Some(Msg::Required));
+            return;
+        }
+        busy.set(true);
+        error.set(None);
+        leptos::task::spawn_local(async move {
+            let req = LoginRequest {
+                login: login.get_untracked().trim().to_string(),
+                password: password.get_untracked(),
+                device_name: device_name(),
+                app: APP_VERSION.to_string(),
+            };
+            let r: Result<LoginResponse, NetError> =
+                net::json("POST", "/api/login", None, Some(&req)).await;
+            match r {
+                Ok(resp) => {
+                    // Another user's data never stays on a device someone else signs in to.
+                    let same_user = store::with(|s| {
+                        s.and_then(|s| s.directory.as_ref())
+                            .is_none_or(|d| d.user.id == resp.user.id)
+                    });
+                    if !same_user {
+                        let _ = store::wipe().await;
+                    }
+                    if store::set_session(Some(Session::from(resp))).await.is_ok() {
+                        password.set(String::new());
+                        ctx.sync.update(|s| s.session_ended = false);
+                        ctx.signed_in.set(true);
+                        crate::state::go(&crate::state::Route::Home);
+                        crate::sync::request(ctx);
+                    } else {
+                        error.set(Some(Msg::SaveFailed));
+                    }
+                }
+                Err(NetError::Offline) => error.set(Some(Msg::LoginNeedsSignal)),
+                Err(NetError::Api(429, _)) => error.set(Some(Msg::ErrThrottled)),
+                Err(NetError::Api(401 | 403, _)) => error.set(Some(Msg::ErrLogin)),
+                Err(_) => error.set(Some(Msg::ErrServer)),
+            }
+            busy.set(false);
+        });
+    };
+
+    view! {
+        <main class="shell login">
+            <h1 class="title">{move || ctx.t(Msg::AppName)}</h1>
+            <p class="subtitle">{move || ctx.t(Msg::AppTagline)}</p>
+            <form on:submit=submit novalidate>
+                <h2>{move || ctx.t(Msg::LoginTitle)}</h2>
+                <div class="field">
+                    <label for="login">{move || ctx.t(Msg::LoginId)}</label>
+                    <input id="login" name="login" autocomplete="username" autocapitalize="none"
+                        prop:value=move || login.get() on:input=move |ev| login.set(event_target_value(&ev)) />
+                </div>
+                <div class="field">
+                    <label for="password">{move || ctx.t(Msg::Password)}</label>
+                    <input id="password" name="password" type="password" autocomplete="current-password"
+                        prop:value=move || password.get() on:input=move |ev| password.set(event_target_value(&ev)) />
+                </div>
+                <Show when=move || error.get().is_some()>
+                    <p class="error" role="alert" data-testid="login-error">{move || error.get().map(|m| ctx.t(m))}</p>
+                </Show>
+                <button type="submit" class="wide" disabled=move || busy.get()>
+                    {move || if busy.get() { ctx.t(Msg::LoggingIn) } else { ctx.t(Msg::LoginButton) }}
+                </button>
+            </form>
+        </main>
+    }
+}
+
+/// A name for the device list, from the browser's own description.
+fn device_name() -> String {
+    web_sys::window()
+        .and_then(|w| w.navigator().user_agent().ok())
+        .map(|ua| {
+            let kind = if ua.contains("iPhone") {
+                "iPhone"
+            } else if ua.contains("Android") {
+                "Android"
+            } else if ua.contains("iPad") {
+                "iPad"
+            } else {
+                "PC"
+            };
+            kind.to_string()
+        })
+        .unwrap_or_default()
+}

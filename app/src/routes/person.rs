@@ -1,0 +1,424 @@
+//! A person's page (recent visits, 緊急連絡先, worries), the quick visit buttons, the
+//! detailed visit form, and the 民生委員's consultation (相談) form.
+
+use crate::state::{Route, go, now_hm, use_ctx};
+use crate::store;
+use crate::ui::{ChooseMany, ChooseOne, Header, TextField, field_error, save_and_tell};
+use leptos::prelude::*;
+use shared::codes::*;
+use shared::crdt;
+use shared::i18n::{Msg, code_label};
+use shared::model::{Consultation, Person, Visit};
+use shared::validate::FieldError;
+use shared::watch;
+use std::rc::Rc;
+
+fn person(id: &str) -> Option<Rc<(Person, Vec<crdt::Conflict>)>> {
+    store::with(|s| s.and_then(|s| s.read::<Person>(id)))
+}
+
+fn my_id() -> String {
+    store::with(|s| s.and_then(|s| s.user().map(|u| u.id.clone()))).unwrap_or_default()
+}
+
+fn is_minsei() -> bool {
+    store::with(|s| {
+        s.and_then(|s| {
+            s.user()
+                .map(|u| u.has_role(&Role::Minsei) || u.has_role(&Role::Staff))
+        })
+    })
+    .unwrap_or(false)
+}
+
+fn can_edit(id: &str) -> bool {
+    store::with(|s| {
+        s.and_then(|s| s.directory.as_ref()).is_none_or(|d| {
+            d.docs
+                .iter()
+                .find(|e| e.doc == id)
+                .is_none_or(|e| e.can_edit)
+        })
+    })
+}
+
+fn md(d: shared::Date) -> String {
+    format!("{}/{}", d.month(), d.day())
+}
+
+/// Saves a new visit record on the person's document.
+async fn save_visit(ctx: crate::state::Ctx, doc: String, v: Visit) -> bool {
+    let id = store::new_id();
+    save_and_tell(ctx, &doc, move |tx| crdt::save_at(tx, &["visits", &id], &v)).await
+}
+
+fn quick_visit(outcome: Outcome, condition: Option<Condition>) -> Visit {
+    let me = my_id();
+    Visit {
+        date: store::today(),
+        time: now_hm(),
+        kind: VisitKind::Visit,
+        outcome,
+        condition,
+        visitors: vec![me.clone()],
+        recorded_by: me,
+        recorded_at: store::now_ms() as i64,
+        ..Visit::default()
+    }
+}
+
+#[component]
+pub fn PersonPage(id: String) -> impl IntoView {
+    let ctx = use_ctx();
+    let doc = id.clone();
+    let data = Memo::new(move |_| {
+        ctx.rev.track();
+        person(&doc).map(|p| p.0.clone())
+    });
+    let busy = RwSignal::new(false);
+    let editable = can_edit(&id);
+    let quick = {
+        let id = id.clone();
+        move |outcome: Outcome, condition: Option<Condition>| {
+            if busy.get_untracked() {
+                return;
+            }
+            busy.set(true);
+            let id = id.clone();
+            leptos::task::spawn_local(async move {
+                save_visit(ctx, id, quick_visit(outcome, condition)).await;
+                busy.set(false);
+            });
+        }
+    };
+    let quick2 = quick.clone();
+    let title = Signal::derive(move || {
+        data.with(|p| {
+            p.as_ref()
+                .map(|p| p.profile.name.clone())
+                .unwrap_or_default()
+        })
+    });
+    let today = store::today();
+    let id2 = id.clone();
+    let id3 = id.clone();
+    view! {
+        <Header title=title/>
+        {move || data.get().is_none().then(|| view! { <p class="empty">{ctx.t(Msg::NotOnDevice)}</p> })}
+        {move || data.get().map(|p| {
+            let st = watch::status(&p, today);
+            let lang = ctx.lang.get();
+            view! {
+                <section class="person" data-testid="person">
+                    <p class="kana">{p.profile.kana.clone()}</p>
+                    <p>{p.profile.address.clone()}</p>
+                    <p>{code_label("frequency", p.watch.frequency.code(), lang).unwrap_or_default()}
+                       " · " {p.profile.household.as_ref().map(|h| h.label(lang).to_string())}
+                       " · " {p.profile.status.label(lang).to_string()}</p>
+                    {(!p.watch.note.is_empty()).then(|| view! { <p class="hint">{p.watch.note.clone()}</p> })}
+                    {st.streak_warning().then(|| view! {
+                        <p class="badge warn">{ctx.tf(Msg::NotHomeStreak, &[("n", &st.not_home_streak.to_string())])}</p>
+                    })}
+                    {match st.last_contact {
+                        Some(d) => ctx.tf(Msg::LastContact, &[("date", &md(d))]),
+                        None => ctx.t(Msg::NeverMet).to_string(),
+                    }}
+                </section>
+            }
+        })}
+        <Show when=move || editable && data.with(|d| d.is_some())>
+            <div class="actions">
+                <button class="big ok" data-testid="quick-met" disabled=move || busy.get()
+                    on:click={let q = quick.clone(); move |_| q(Outcome::Met, Some(Condition::Fine))}>
+                    {move || ctx.t(Msg::QuickMetWell)}
+                </button>
+                <button class="big secondary" data-testid="quick-not-home" disabled=move || busy.get()
+                    on:click={let q = quick2.clone(); move |_| q(Outcome::NotHome, None)}>
+                    {move || ctx.t(Msg::QuickNotHome)}
+                </button>
+                <a class="button big secondary" href=Route::Visit(id2.clone()).href() data-testid="detailed">
+                    {move || ctx.t(Msg::DetailedRecord)}
+                </a>
+                {is_minsei().then(|| view! {
+                    <a class="button big secondary" href=Route::Consult(id3.clone()).href() data-testid="consult">
+                        {move || ctx.t(Msg::RecordConsultation)}
+                    </a>
+                })}
+            </div>
+        </Show>
+        {move || data.get().map(|p| {
+            let lang = ctx.lang.get();
+            let mut visits: Vec<Visit> = watch::visits_in_order(&p).into_iter().map(|(_, v)| v.clone()).collect();
+            visits.reverse();
+            visits.truncate(10);
+            let worries: Vec<String> = visits.iter().take(3).flat_map(|v| v.worries.iter().map(|w| w.label(lang).to_string())).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+            let mut contacts: Vec<_> = p.emergency.contacts.values().cloned().collect();
+            contacts.sort_by_key(|c| c.order);
+            view! {
+                <section>
+                    <h2>{ctx.t(Msg::RecentVisits)}</h2>
+                    <ul class="history" data-testid="history">
+                        {visits.into_iter().map(|v| view! {
+                            <li>
+                                <strong>{md(v.date)} " " {v.time.clone()}</strong> " "
+                                {v.kind.label(lang).to_string()} " · " {v.outcome.label(lang).to_string()}
+                                {v.condition.as_ref().map(|c| format!(" · {}", c.label(lang)))}
+                                {(!v.worries.is_empty()).then(|| format!(" · {}", v.worries.iter().map(|w| w.label(lang)).collect::<Vec<_>>().join("、")))}
+                                {(!v.note.is_empty()).then(|| view! { <span class="note">{v.note.clone()}</span> })}
+                                {v.wants_followup().then(|| view! { <span class="badge warn">{ctx.t(Msg::NeedsFollowup)}</span> })}
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                </section>
+                <section>
+                    <h2>{ctx.t(Msg::Worries)}</h2>
+                    <p>{if worries.is_empty() { "—".to_string() } else { worries.join("、") }}</p>
+                    {(!p.profile.note.is_empty()).then(|| view! { <p class="note">{p.profile.note.clone()}</p> })}
+                </section>
+                <section class="emergency" data-testid="emergency">
+                    <h2>{ctx.t(Msg::EmergencyCard)}</h2>
+                    {contacts.is_empty().then(|| view! { <p>{ctx.t(Msg::NoContacts)}</p> })}
+                    <ul>
+                        {contacts.into_iter().map(|c| view! {
+                            <li>{c.name} "（" {c.relation} "） " <a href=format!("tel:{}", c.phone)>{c.phone.clone()}</a></li>
+                        }).collect_view()}
+                    </ul>
+                    {(!p.emergency.doctor.is_empty() || !p.emergency.hospital.is_empty()).then(|| view! {
+                        <p>{ctx.t(Msg::Doctor)} ": " {p.emergency.doctor.clone()} " " {p.emergency.hospital.clone()}</p>
+                    })}
+                    {p.emergency.kit_at_home.then(|| view! { <p>{ctx.t(Msg::KitAtHome)} ": " {p.emergency.kit_location.clone()}</p> })}
+                    {p.evacuation.listed.then(|| view! {
+                        <p>{ctx.t(Msg::EvacuationListed)} " " {p.evacuation.support_needed.clone()} " " {p.evacuation.shelter.clone()}</p>
+                    })}
+                </section>
+            }
+        })}
+    }
+}
+
+fn codes<T>(all: &'static [T], code: fn(&T) -> &str) -> Vec<&'static str> {
+    all.iter().map(code).collect()
+}
+
+fn date_field(s: &str, field: &str, errs: &mut Vec<FieldError>) -> Option<shared::Date> {
+    if s.trim().is_empty() {
+        errs.push(FieldError::new(field, Msg::Required));
+        return None;
+    }
+    match shared::validate::parse_date_field(field, s.trim()) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            errs.push(e);
+            None
+        }
+    }
+}
+
+/// くわしく記録する: every field of a visit.
+#[component]
+pub fn VisitForm(id: String) -> impl IntoView {
+    let ctx = use_ctx();
+    let today = store::today();
+    let date = RwSignal::new(today.to_string());
+    let time = RwSignal::new(now_hm());
+    let kind = RwSignal::new("visit".to_string());
+    let outcome = RwSignal::new("met".to_string());
+    let condition = RwSignal::new(String::new());
+    let worries = RwSignal::new(Vec::<String>::new());
+    let note = RwSignal::new(String::new());
+    let followup = RwSignal::new(false);
+    let followup_what = RwSignal::new(String::new());
+    let referrals = RwSignal::new(Vec::<String>::new());
+    let next = RwSignal::new(String::new());
+    let errors = RwSignal::new(Vec::<FieldError>::new());
+    let busy = RwSignal::new(false);
+    let name = person(&id)
+        .map(|p| p.0.profile.name.clone())
+        .unwrap_or_default();
+    let title = Signal::derive(move || format!("{} — {}", name, ctx.t(Msg::DetailedRecord)));
+
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if busy.get_untracked() {
+            return;
+        }
+        let mut errs = Vec::new();
+        let d = date_field(&date.get_untracked(), "date", &mut errs);
+        let n = next.get_untracked();
+        let next_contact = if n.trim().is_empty() {
+            None
+        } else {
+            date_field(&n, "next_contact", &mut errs)
+        };
+        let me = my_id();
+        let v = Visit {
+            date: d.unwrap_or(today),
+            time: time.get_untracked().trim().to_string(),
+            kind: VisitKind::from_code(&kind.get_untracked()),
+            outcome: Outcome::from_code(&outcome.get_untracked()),
+            condition: Some(condition.get_untracked())
+                .filter(|c| !c.is_empty())
+                .map(|c| Condition::from_code(&c)),
+            worries: worries
+                .get_untracked()
+                .iter()
+                .map(|w| Worry::from_code(w))
+                .collect(),
+            note: note.get_untracked(),
+            followup: followup.get_untracked(),
+            followup_what: followup_what.get_untracked(),
+            referrals: referrals
+                .get_untracked()
+                .iter()
+                .map(|r| Referral::from_code(r))
+                .collect(),
+            next_contact,
+            visitors: vec![me.clone()],
+            recorded_by: me,
+            recorded_at: store::now_ms() as i64,
+            withdrawn: false,
+        };
+        if let Err(mut e) = v.validate(today) {
+            errs.append(&mut e);
+        }
+        if !errs.is_empty() {
+            errors.set(errs);
+            ctx.notify(Msg::FixErrors, false);
+            return;
+        }
+        errors.set(Vec::new());
+        busy.set(true);
+        let doc = id.clone();
+        leptos::task::spawn_local(async move {
+            if save_visit(ctx, doc.clone(), v).await {
+                go(&Route::Person(doc));
+            }
+            busy.set(false);
+        });
+    };
+
+    view! {
+        <Header title=title/>
+        <form class="form" on:submit=submit novalidate data-testid="visit-form">
+            <div class="row2">
+                <TextField label=Msg::VisitDate value=date field="date" errors=errors kind="date" max=today.to_string()/>
+                <TextField label=Msg::VisitTime value=time field="time" errors=errors kind="time"/>
+            </div>
+            <ChooseOne kind="visit_kind" codes=codes(VisitKind::ALL, VisitKind::code) selected=kind label=Msg::VisitKindLabel testid="kind"/>
+            <ChooseOne kind="outcome" codes=codes(Outcome::ALL, Outcome::code) selected=outcome label=Msg::OutcomeLabel testid="outcome"/>
+            <ChooseOne kind="condition" codes=codes(Condition::ALL, Condition::code) selected=condition label=Msg::ConditionLabel testid="condition" allow_none=true/>
+            <ChooseMany kind="worry" codes=codes(Worry::ALL, Worry::code) selected=worries label=Msg::Worries testid="worries"/>
+            <TextField label=Msg::Note value=note field="note" errors=errors multiline=true/>
+            <div class="field">
+                <label class="check">
+                    <input type="checkbox" name="followup" prop:checked=move || followup.get()
+                        on:change=move |ev| followup.set(event_target_checked(&ev)) />
+                    {move || ctx.t(Msg::NeedsFollowup)}
+                </label>
+            </div>
+            <Show when=move || followup.get()>
+                <TextField label=Msg::FollowupWhatLabel value=followup_what field="followup_what" errors=errors/>
+            </Show>
+            <ChooseMany kind="referral" codes=codes(Referral::ALL, Referral::code) selected=referrals label=Msg::ReferralsLabel testid="referrals"/>
+            <TextField label=Msg::NextContact value=next field="next_contact" errors=errors kind="date"/>
+            <button type="submit" class="big wide" data-testid="save" disabled=move || busy.get()>{move || ctx.t(Msg::Save)}</button>
+        </form>
+    }
+}
+
+/// 相談・支援 (民生委員): 分野, 内容, what was done, つなぎ先, follow-up.
+#[component]
+pub fn ConsultForm(id: String) -> impl IntoView {
+    let ctx = use_ctx();
+    let today = store::today();
+    let date = RwSignal::new(today.to_string());
+    let field = RwSignal::new("elderly".to_string());
+    let topics = RwSignal::new(Vec::<String>::new());
+    let summary = RwSignal::new(String::new());
+    let action = RwSignal::new(String::new());
+    let referrals = RwSignal::new(Vec::<String>::new());
+    let followup = RwSignal::new(false);
+    let followup_what = RwSignal::new(String::new());
+    let errors = RwSignal::new(Vec::<FieldError>::new());
+    let busy = RwSignal::new(false);
+    let name = person(&id)
+        .map(|p| p.0.profile.name.clone())
+        .unwrap_or_default();
+    let title = Signal::derive(move || format!("{} — {}", name, ctx.t(Msg::RecordConsultation)));
+
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if busy.get_untracked() {
+            return;
+        }
+        let mut errs = Vec::new();
+        let d = date_field(&date.get_untracked(), "date", &mut errs);
+        let c = Consultation {
+            date: d.unwrap_or(today),
+            field: ConsultField::from_code(&field.get_untracked()),
+            topics: topics
+                .get_untracked()
+                .iter()
+                .map(|t| ConsultTopic::from_code(t))
+                .collect(),
+            summary: summary.get_untracked(),
+            action: action.get_untracked(),
+            referrals: referrals
+                .get_untracked()
+                .iter()
+                .map(|r| Referral::from_code(r))
+                .collect(),
+            followup: followup.get_untracked(),
+            followup_what: followup_what.get_untracked(),
+            recorded_by: my_id(),
+            recorded_at: store::now_ms() as i64,
+            withdrawn: false,
+        };
+        if let Err(mut e) = c.validate(today) {
+            errs.append(&mut e);
+        }
+        if !errs.is_empty() {
+            errors.set(errs);
+            ctx.notify(Msg::FixErrors, false);
+            return;
+        }
+        errors.set(Vec::new());
+        busy.set(true);
+        let doc = id.clone();
+        leptos::task::spawn_local(async move {
+            let rid = store::new_id();
+            if save_and_tell(ctx, &doc, move |tx| {
+                crdt::save_at(tx, &["consultations", &rid], &c)
+            })
+            .await
+            {
+                go(&Route::Person(doc));
+            }
+            busy.set(false);
+        });
+    };
+
+    view! {
+        <Header title=title/>
+        <form class="form" on:submit=submit novalidate data-testid="consult-form">
+            <TextField label=Msg::VisitDate value=date field="date" errors=errors kind="date" max=today.to_string()/>
+            <ChooseOne kind="consult_field" codes=codes(ConsultField::ALL, ConsultField::code) selected=field label=Msg::ConsultFieldLabel testid="field"/>
+            <ChooseMany kind="consult_topic" codes=codes(ConsultTopic::ALL, ConsultTopic::code) selected=topics label=Msg::ConsultTopicLabel testid="topics"/>
+            {field_error(ctx, errors, "topics")}
+            <TextField label=Msg::ConsultSummary value=summary field="summary" errors=errors multiline=true/>
+            <TextField label=Msg::ConsultAction value=action field="action" errors=errors multiline=true/>
+            <ChooseMany kind="referral" codes=codes(Referral::ALL, Referral::code) selected=referrals label=Msg::ReferralsLabel testid="referrals"/>
+            <div class="field">
+                <label class="check">
+                    <input type="checkbox" name="followup" prop:checked=move || followup.get()
+                        on:change=move |ev| followup.set(event_target_checked(&ev)) />
+                    {move || ctx.t(Msg::NeedsFollowup)}
+                </label>
+            </div>
+            <Show when=move || followup.get()>
+                <TextField label=Msg::FollowupWhatLabel value=followup_what field="followup_what" errors=errors/>
+            </Show>
+            <button type="submit" class="big wide" data-testid="save" disabled=move || busy.get()>{move || ctx.t(Msg::Save)}</button>
+        </form>
+    }
+}

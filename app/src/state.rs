@@ -1,0 +1,216 @@
+//! What the whole app shares through context: the route, the language and text size, the
+//! sync indicator's state, a revision counter that moves whenever stored data changes,
+//! and the last "保存しました" notice.
+
+use leptos::prelude::*;
+use shared::i18n::{Lang, Msg, fill};
+
+/// The screens, addressed by the URL hash (`#/person/ID`) so that reload and the back
+/// button keep the place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Home,
+    Person(String),
+    Visit(String),
+    Consult(String),
+    Salons,
+    Salon(String),
+    Session(String, String),
+    Member(String),
+    Map(Option<String>),
+    Settings,
+}
+
+impl Route {
+    pub fn parse(hash: &str) -> Route {
+        let path = hash.trim_start_matches('#').trim_start_matches('/');
+        let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+        let s = |i: usize| parts.get(i).map(|p| p.to_string());
+        match parts.as_slice() {
+            ["person", _] => Route::Person(s(1).unwrap_or_default()),
+            ["person", _, "visit"] => Route::Visit(s(1).unwrap_or_default()),
+            ["person", _, "consult"] => Route::Consult(s(1).unwrap_or_default()),
+            ["salons"] => Route::Salons,
+            ["salon", _] => Route::Salon(s(1).unwrap_or_default()),
+            ["salon", _, "member"] => Route::Member(s(1).unwrap_or_default()),
+            ["salon", _, "session", _] => {
+                Route::Session(s(1).unwrap_or_default(), s(3).unwrap_or_default())
+            }
+            ["map"] => Route::Map(None),
+            ["map", _] => Route::Map(s(1)),
+            ["settings"] => Route::Settings,
+            _ => Route::Home,
+        }
+    }
+
+    pub fn href(&self) -> String {
+        match self {
+            Route::Home => "#/".into(),
+            Route::Person(id) => format!("#/person/{id}"),
+            Route::Visit(id) => format!("#/person/{id}/visit"),
+            Route::Consult(id) => format!("#/person/{id}/consult"),
+            Route::Salons => "#/salons".into(),
+            Route::Salon(id) => format!("#/salon/{id}"),
+            Route::Member(id) => format!("#/salon/{id}/member"),
+            Route::Session(id, d) => format!("#/salon/{id}/session/{d}"),
+            Route::Map(None) => "#/map".into(),
+            Route::Map(Some(id)) => format!("#/map/{id}"),
+            Route::Settings => "#/settings".into(),
+        }
+    }
+}
+
+/// Goes to `r` (a new history entry, so the phone's back button returns).
+pub fn go(r: &Route) {
+    if let Some(w) = web_sys::window() {
+        let _ = w.location().set_hash(&r.href());
+    }
+}
+
+/// Back one screen (or home when there is no history in the app).
+pub fn back() {
+    if let Some(w) = web_sys::window() {
+        if w.history().map(|h| h.length().unwrap_or(0)).unwrap_or(0) > 1 {
+            let _ = w.history().and_then(|h| h.back());
+        } else {
+            go(&Route::Home);
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SyncState {
+    pub online: bool,
+    pub syncing: bool,
+    /// Changes on this device not yet on the server (未送信).
+    pub pending: usize,
+    /// Of those, changes the server refused (no permission).
+    pub refused: usize,
+    pub last_sync: Option<f64>,
+    pub error: Option<String>,
+    /// The server no longer accepts this device's token.
+    pub session_ended: bool,
+}
+
+/// Text size steps (the root font size): 標準, 大きめ, 特大.
+pub const TEXT_SIZES: [(u32, Msg); 3] = [
+    (125, Msg::SizeNormal),
+    (150, Msg::SizeLarge),
+    (180, Msg::SizeHuge),
+];
+
+#[derive(Clone, Copy)]
+pub struct Ctx {
+    pub route: RwSignal<Route>,
+    pub lang: RwSignal<Lang>,
+    pub text_size: RwSignal<u32>,
+    pub sync: RwSignal<SyncState>,
+    /// Moves whenever stored data changed (a save, or a sync that brought something).
+    pub rev: RwSignal<u64>,
+    /// Whether the store has opened, and whether someone is signed in.
+    pub ready: RwSignal<bool>,
+    pub signed_in: RwSignal<bool>,
+    /// The notice shown after a save (保存しました) or a failure.
+    pub notice: RwSignal<Option<(Msg, bool)>>,
+    /// Storage may be evicted by the browser (persist() refused).
+    pub storage_at_risk: RwSignal<bool>,
+    /// A new version of the app has taken over; a reload shows it.
+    pub update_ready: RwSignal<bool>,
+    /// Another tab holds the app.
+    pub other_tab: RwSignal<bool>,
+}
+
+impl Ctx {
+    pub fn new() -> Ctx {
+        let lang = Lang::from_code(&pref("lang").unwrap_or_else(|| "ja".into()));
+        let size = pref("text_size")
+            .and_then(|s| s.parse().ok())
+            .filter(|s| TEXT_SIZES.iter().any(|(v, _)| v == s))
+            .unwrap_or(TEXT_SIZES[0].0);
+        Ctx {
+            route: RwSignal::new(Route::parse(&current_hash())),
+            lang: RwSignal::new(lang),
+            text_size: RwSignal::new(size),
+            sync: RwSignal::new(SyncState {
+                online: web_sys::window().is_none_or(|w| w.navigator().on_line()),
+                ..SyncState::default()
+            }),
+            rev: RwSignal::new(0),
+            ready: RwSignal::new(false),
+            signed_in: RwSignal::new(false),
+            notice: RwSignal::new(None),
+            storage_at_risk: RwSignal::new(false),
+            update_ready: RwSignal::new(false),
+            other_tab: RwSignal::new(false),
+        }
+    }
+
+    pub fn bump(&self) {
+        self.rev.update(|r| *r += 1);
+    }
+
+    /// A message in the current language (reactive when called inside a view closure).
+    pub fn t(&self, m: Msg) -> &'static str {
+        m.text(self.lang.get())
+    }
+
+    pub fn tf(&self, m: Msg, args: &[(&str, &str)]) -> String {
+        fill(self.t(m), args)
+    }
+
+    pub fn notify(&self, m: Msg, ok: bool) {
+        self.notice.set(Some((m, ok)));
+    }
+}
+
+impl Default for Ctx {
+    fn default() -> Self {
+        Ctx::new()
+    }
+}
+
+pub fn use_ctx() -> Ctx {
+    expect_context::<Ctx>()
+}
+
+pub fn current_hash() -> String {
+    web_sys::window()
+        .and_then(|w| w.location().hash().ok())
+        .unwrap_or_default()
+}
+
+fn local_storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok()?
+}
+
+/// A small preference from localStorage (language, text size: nothing personal).
+pub fn pref(key: &str) -> Option<String> {
+    local_storage()?.get_item(&format!("mimamori.{key}")).ok()?
+}
+
+pub fn set_pref(key: &str, value: &str) {
+    if let Some(s) = local_storage() {
+        let _ = s.set_item(&format!("mimamori.{key}"), value);
+    }
+}
+
+/// "14:05" in Japan time for a Unix-ms instant.
+pub fn clock(ms: f64) -> String {
+    let jst = (ms as i64).div_euclid(1000) + 9 * 3600;
+    let secs = jst.rem_euclid(86_400);
+    let date = shared::Date::from_unix_ms_jst(ms as i64).unwrap_or_default();
+    let today = crate::store::today();
+    let hm = format!("{:02}:{:02}", secs / 3600, (secs % 3600) / 60);
+    if date == today {
+        hm
+    } else {
+        format!("{}/{} {hm}", date.month(), date.day())
+    }
+}
+
+/// "HH:MM" now, Japan time.
+pub fn now_hm() -> String {
+    let jst = (crate::store::now_ms() as i64).div_euclid(1000) + 9 * 3600;
+    let secs = jst.rem_euclid(86_400);
+    format!("{:02}:{:02}", secs / 3600, (secs % 3600) / 60)
+}
