@@ -186,6 +186,8 @@ test('bad input gets a plain Japanese message and keeps what was typed', async (
 
   await login(p.page, srv.base, 'minsei03');
   await p.page.getByTestId('person-card').first().click();
+  await p.page.getByTestId('person').waitFor();
+  await p.page.getByTestId('history').waitFor({ state: 'attached' });
   const visits = await p.page.getByTestId('history').locator('li').count();
   await p.page.getByTestId('detailed').click();
   // A future date, a 10,000-character note, a follow-up without saying what.
