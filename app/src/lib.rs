@@ -95,6 +95,13 @@ pub fn App() -> impl IntoView {
     }
 }
 
+/// A Performance mark, for the app benchmark's breakdown of start-up.
+pub(crate) fn mark(name: &str) {
+    if let Some(p) = web_sys::window().and_then(|w| w.performance()) {
+        let _ = p.mark(name);
+    }
+}
+
 fn reload() {
     if let Some(w) = web_sys::window() {
         let _ = w.location().reload();
@@ -107,7 +114,10 @@ async fn start(ctx: Ctx) {
         ctx.other_tab.set(true);
         return;
     }
-    if let Err(e) = store::open().await {
+    mark("mimamori-open-start");
+    let opened = store::open().await;
+    mark("mimamori-open-end");
+    if let Err(e) = opened {
         leptos::logging::error!("could not open the store: {e}");
         ctx.notify(Msg::SaveFailed, false);
         return;

@@ -111,10 +111,39 @@ struct Reader<'a, D> {
 
 impl<D: ReadDoc> Reader<'_, D> {
     fn maps(&mut self, objs: &[ObjId]) -> Result<Value, CrdtError> {
-        let keys: BTreeSet<String> = objs.iter().flat_map(|o| self.doc.keys(o)).collect();
+        // One map (the common case): one pass over it, asking for every value of a key only
+        // where Automerge says the key is conflicted. Several maps read as one: key by key.
+        let single: Option<Vec<(String, Option<Cand>)>> = match objs {
+            [obj] => Some(
+                self.doc
+                    .map_range(obj, ..)
+                    .map(|it| {
+                        let cand = (!it.conflict).then(|| Cand {
+                            id: it.id(),
+                            kind: kind_of(it.value.clone().into()),
+                        });
+                        (it.key.into_owned(), cand)
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        };
+        let entries: Vec<(String, Option<Cand>)> = match single {
+            Some(e) => e,
+            None => objs
+                .iter()
+                .flat_map(|o| self.doc.keys(o))
+                .collect::<BTreeSet<String>>()
+                .into_iter()
+                .map(|k| (k, None))
+                .collect(),
+        };
         let mut out = Map::new();
-        for key in keys {
-            let cands = candidates(self.doc, objs, &key)?;
+        for (key, cand) in entries {
+            let cands = match cand {
+                Some(c) => vec![c],
+                None => candidates(self.doc, objs, &key)?,
+            };
             self.path.push(key.clone());
             let v = self.cands(&cands)?;
             self.path.pop();

@@ -84,7 +84,9 @@ pub fn Today() -> impl IntoView {
     let ctx = use_ctx();
     let list = Memo::new(move |_| {
         ctx.rev.track();
-        rows()
+        let r = rows();
+        crate::mark("mimamori-list-built");
+        r
     });
     let today = store::today();
     view! {
