@@ -61,7 +61,10 @@ pub fn App() -> impl IntoView {
             .and_then(|w| w.document())
             .and_then(|d| d.document_element())
         {
-            let _ = el.set_attribute("style", &format!("font-size: {size}%"));
+            // Through the CSSOM: the CSP (style-src 'self') refuses style attributes.
+            if let Some(html) = el.dyn_ref::<web_sys::HtmlElement>() {
+                let _ = html.style().set_property("font-size", &format!("{size}%"));
+            }
             let _ = el.set_attribute("lang", lang.code());
         }
     });

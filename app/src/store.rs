@@ -380,6 +380,24 @@ impl Store {
     }
 }
 
+/// The signed-in user's id (empty before log-in).
+pub fn my_id() -> String {
+    with(|s| s.and_then(|s| s.user().map(|u| u.id.clone()))).unwrap_or_default()
+}
+
+/// Whether this user may change document `doc`: viewing and editing are separate rights,
+/// and the directory says which this user has (the server checks again on every sync).
+pub fn can_edit(doc: &str) -> bool {
+    with(|s| {
+        s.and_then(|s| s.directory.as_ref()).is_none_or(|d| {
+            d.docs
+                .iter()
+                .find(|e| e.doc == doc)
+                .is_none_or(|e| e.can_edit)
+        })
+    })
+}
+
 /// Current time in Unix milliseconds.
 pub fn now_ms() -> f64 {
     js_sys::Date::now()

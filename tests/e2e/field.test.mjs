@@ -245,3 +245,28 @@ test('bad input gets a plain Japanese message and keeps what was typed', async (
   assert.deepEqual(s.errors, []);
   await s.ctx.close();
 });
+
+test('settings: larger text and English stay after a reload', async () => {
+  const p = await phone(b);
+  await login(p.page, srv.base, 'vol04');
+  const rootSize = () => p.page.evaluate(() => parseFloat(getComputedStyle(document.documentElement).fontSize));
+  const before = await rootSize();
+  await p.page.getByTestId('nav-settings').click();
+  await p.page.getByRole('radio', { name: 'とても大きい' }).click();
+  assert.ok(await rootSize() > before * 1.3, 'the text is larger');
+  await p.page.getByTestId('lang-en').click();
+  await p.page.getByTestId('nav-today').getByText("Today's visits").waitFor();
+  await p.page.reload();
+  await p.page.getByTestId('nav-today').getByText("Today's visits").waitFor({ timeout: 20000 });
+  assert.equal(await p.page.evaluate(() => document.documentElement.lang), 'en');
+  assert.ok(await rootSize() > before * 1.3, 'still larger after a reload');
+  // Every button a finger needs is at least 48 px tall on the small phone.
+  await p.page.getByTestId('nav-today').click();
+  await p.page.getByTestId('person-card').first().click();
+  for (const id of ['quick-met', 'quick-not-home', 'detailed']) {
+    const box = await p.page.getByTestId(id).boundingBox();
+    assert.ok(box.height >= 48, `${id} is ${box.height}px tall`);
+  }
+  assert.deepEqual(p.errors, []);
+  await p.ctx.close();
+});

@@ -108,6 +108,10 @@ export async function phone(b) {
   const page = await ctx.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
+  // A Content-Security-Policy refusal is a bug (a style or script the server's CSP blocks).
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy/.test(m.text())) errors.push(m.text());
+  });
   return { ctx, page, errors };
 }
 

@@ -135,22 +135,6 @@ fn district_of(doc: &str) -> Option<DistrictInfo> {
         .find(|d| d.map_doc.as_deref() == Some(doc))
 }
 
-/// Viewing and editing are separate rights: the directory says which this user has.
-fn can_edit(doc: &str) -> bool {
-    store::with(|s| {
-        s.and_then(|s| s.directory.as_ref()).is_none_or(|d| {
-            d.docs
-                .iter()
-                .find(|e| e.doc == doc)
-                .is_none_or(|e| e.can_edit)
-        })
-    })
-}
-
-fn my_id() -> String {
-    store::with(|s| s.and_then(|s| s.user().map(|u| u.id.clone()))).unwrap_or_default()
-}
-
 /// Places that are drawn (not removed), oldest first so newer markers sit on top.
 fn visible_places(map: &Option<SupportMap>) -> Vec<(String, Place)> {
     map.iter()
@@ -503,7 +487,7 @@ fn MapView(doc: String, top: bool) -> impl IntoView {
     // A map not yet on this device cannot take changes: they would start a second map.
     let editable = Memo::new(move |_| {
         ctx.rev.track();
-        data.with(Option::is_some) && doc.with_value(|d| can_edit(d))
+        data.with(Option::is_some) && doc.with_value(|d| store::can_edit(d))
     });
     let (lat, lng, z) = data.with_untracked(|m| doc.with_value(|d| home_view(d, m)));
     let center = RwSignal::new((lat, lng));
@@ -874,7 +858,7 @@ fn place_form(ui: Ui, lat: f64, lng: f64) -> impl IntoView {
             label: d.label.get_untracked().trim().to_string(),
             person: None,
             note: d.note.get_untracked(),
-            created_by: my_id(),
+            created_by: store::my_id(),
             created_at: store::now_ms() as i64,
             removed: false,
         };
@@ -954,7 +938,7 @@ fn link_form(ui: Ui, from: String, to: String) -> impl IntoView {
             to: to.clone(),
             kind: LinkKind::from_code(&kind.get_untracked()),
             note: note.get_untracked(),
-            created_by: my_id(),
+            created_by: store::my_id(),
             created_at: store::now_ms() as i64,
             removed: false,
         };
@@ -1145,7 +1129,7 @@ fn note_form(ui: Ui, place: String) -> impl IntoView {
             place: Some(place.clone()),
             date: today,
             text: text.get_untracked(),
-            author: my_id(),
+            author: store::my_id(),
             created_at: store::now_ms() as i64,
             removed: false,
         };

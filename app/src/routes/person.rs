@@ -17,10 +17,6 @@ fn person(id: &str) -> Option<Rc<(Person, Vec<crdt::Conflict>)>> {
     store::with(|s| s.and_then(|s| s.read::<Person>(id)))
 }
 
-fn my_id() -> String {
-    store::with(|s| s.and_then(|s| s.user().map(|u| u.id.clone()))).unwrap_or_default()
-}
-
 fn is_minsei() -> bool {
     store::with(|s| {
         s.and_then(|s| {
@@ -29,17 +25,6 @@ fn is_minsei() -> bool {
         })
     })
     .unwrap_or(false)
-}
-
-fn can_edit(id: &str) -> bool {
-    store::with(|s| {
-        s.and_then(|s| s.directory.as_ref()).is_none_or(|d| {
-            d.docs
-                .iter()
-                .find(|e| e.doc == id)
-                .is_none_or(|e| e.can_edit)
-        })
-    })
 }
 
 fn md(d: shared::Date) -> String {
@@ -53,7 +38,7 @@ async fn save_visit(ctx: crate::state::Ctx, doc: String, v: Visit) -> bool {
 }
 
 fn quick_visit(outcome: Outcome, condition: Option<Condition>) -> Visit {
-    let me = my_id();
+    let me = store::my_id();
     Visit {
         date: store::today(),
         time: now_hm(),
@@ -76,7 +61,7 @@ pub fn PersonPage(id: String) -> impl IntoView {
         person(&doc).map(|p| p.0.clone())
     });
     let busy = RwSignal::new(false);
-    let editable = can_edit(&id);
+    let editable = store::can_edit(&id);
     let quick = {
         let id = id.clone();
         move |outcome: Outcome, condition: Option<Condition>| {
@@ -250,7 +235,7 @@ pub fn VisitForm(id: String) -> impl IntoView {
         } else {
             date_field(&n, "next_contact", &mut errs)
         };
-        let me = my_id();
+        let me = store::my_id();
         let v = Visit {
             date: d.unwrap_or(today),
             time: time.get_untracked().trim().to_string(),
@@ -370,7 +355,7 @@ pub fn ConsultForm(id: String) -> impl IntoView {
                 .collect(),
             followup: followup.get_untracked(),
             followup_what: followup_what.get_untracked(),
-            recorded_by: my_id(),
+            recorded_by: store::my_id(),
             recorded_at: store::now_ms() as i64,
             withdrawn: false,
         };

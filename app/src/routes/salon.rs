@@ -174,14 +174,7 @@ pub fn SessionPage(id: String, date: String) -> impl IntoView {
         ctx.rev.track();
         salon(&doc).map(|s| (*s).clone())
     });
-    let editable = store::with(|s| {
-        s.and_then(|s| s.directory.as_ref()).is_none_or(|d| {
-            d.docs
-                .iter()
-                .find(|e| e.doc == id)
-                .is_none_or(|e| e.can_edit)
-        })
-    });
+    let editable = store::can_edit(&id);
     let name = salon_name(&id);
     let key2 = key.clone();
     let title = Signal::derive(move || {
