@@ -238,7 +238,8 @@ fn listen_service_worker(ctx: Ctx) {
         return;
     };
     let container = window.navigator().service_worker();
-    let had_controller = container.controller().is_some();
+    // The first controller of a first visit is not an update; any change after one is.
+    let had_controller = std::rc::Rc::new(std::cell::Cell::new(container.controller().is_some()));
     let promise = container.register("/sw.js");
     wasm_bindgen_futures::spawn_local(async move {
         if let Err(e) = wasm_bindgen_futures::JsFuture::from(promise).await {
@@ -246,7 +247,7 @@ fn listen_service_worker(ctx: Ctx) {
         }
     });
     let on_change = Closure::<dyn FnMut()>::new(move || {
-        if had_controller {
+        if had_controller.replace(true) {
             ctx.update_ready.set(true);
         }
     });

@@ -1,26 +1,37 @@
 // The PWA shell in a real Chromium: it loads from the server, installs its service
-// worker, and opens again with the server gone (offline).
+// worker, is installable, opens again with the server gone (offline), and offers a
+// reload when a new version has taken over.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, browser } from './harness.mjs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServer, browser, phone, root } from './harness.mjs';
 
-test('the app opens, then opens again offline from the service worker', async () => {
+async function controlled(page) {
+  await page.evaluate(async () => {
+    await navigator.serviceWorker.ready;
+    if (!navigator.serviceWorker.controller) {
+      await new Promise((r) => navigator.serviceWorker.addEventListener('controllerchange', r, { once: true }));
+    }
+  });
+}
+
+test('the app opens, is installable, then opens again offline from the service worker', async () => {
   const srv = await startServer();
   const b = await browser();
   try {
-    const ctx = await b.newContext({ locale: 'ja-JP' });
-    const page = await ctx.newPage();
-    const errors = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
+    const { ctx, page, errors } = await phone(b);
     await page.goto(srv.base + '/');
     await page.getByRole('heading', { name: 'みまもり' }).waitFor({ timeout: 20000 });
     // The service worker takes control and has precached every file.
-    await page.evaluate(async () => {
-      await navigator.serviceWorker.ready;
-      if (!navigator.serviceWorker.controller) {
-        await new Promise((r) => navigator.serviceWorker.addEventListener('controllerchange', r, { once: true }));
-      }
-    });
+    await controlled(page);
+    // Chromium's own verdict on installability (a test context is always incognito).
+    const cdp = await ctx.newCDPSession(page);
+    const manifest = await cdp.send('Page.getAppManifest');
+    assert.deepEqual(manifest.errors, []);
+    const { installabilityErrors } = await cdp.send('Page.getInstallabilityErrors');
+    assert.deepEqual(installabilityErrors.filter((e) => e.errorId !== 'in-incognito'), []);
     assert.deepEqual(errors, []);
 
     // The server goes away: the app still opens.
@@ -33,5 +44,38 @@ test('the app opens, then opens again offline from the service worker', async ()
     await b.close();
     await srv.stop();
     srv.cleanup();
+  }
+});
+
+test('a new version takes over in the background and the app offers to reload', async () => {
+  // A copy of the build whose service worker can be changed under the running app.
+  const dist = mkdtempSync(join(tmpdir(), 'mimamori-dist-'));
+  cpSync(join(root, 'dist'), dist, { recursive: true });
+  const srv = await startServer({ env: { MIMAMORI_DIST: dist } });
+  const b = await browser();
+  try {
+    const { page, errors } = await phone(b);
+    await page.goto(srv.base + '/');
+    await page.getByRole('heading', { name: 'みまもり' }).waitFor({ timeout: 20000 });
+    await controlled(page);
+    assert.equal(await page.getByTestId('update').count(), 0);
+
+    // Version 2 is deployed: a different cache version in sw.js.
+    const sw = join(dist, 'sw.js');
+    writeFileSync(sw, readFileSync(sw, 'utf8').replace(/const VERSION = '([^']+)'/, "const VERSION = '$1-2'"));
+    rmSync(sw + '.br', { force: true });
+    rmSync(sw + '.gz', { force: true });
+    await page.evaluate(async () => (await navigator.serviceWorker.getRegistration()).update());
+    await page.getByTestId('update').waitFor({ timeout: 20000 });
+    assert.equal(await page.getByTestId('update').textContent(), '新しい版があります。押すと更新します');
+    await page.getByTestId('update').click();
+    await page.getByRole('heading', { name: 'みまもり' }).waitFor({ timeout: 20000 });
+    assert.equal(await page.getByTestId('update').count(), 0);
+    assert.deepEqual(errors, []);
+  } finally {
+    await b.close();
+    await srv.stop();
+    srv.cleanup();
+    rmSync(dist, { recursive: true, force: true });
   }
 });
