@@ -46,6 +46,10 @@ pub fn SyncBar() -> impl IntoView {
             </Show>
             <Show when=move || s.with(|s| s.session_ended)>
                 <p class="warn" data-testid="session-ended">{move || ctx.t(Msg::SessionEnded)}</p>
+                // Back to the log-in screen; the data stays (the same user gets it back).
+                <button class="small" data-testid="relogin" on:click=move |_| ctx.signed_in.set(false)>
+                    {move || ctx.t(Msg::LoginAgain)}
+                </button>
             </Show>
         </div>
     }

@@ -179,6 +179,7 @@ messages! {
     SizeNormal => "ふつう", "Normal";
     SizeLarge => "大きい", "Large";
     SizeHuge => "とても大きい", "Very large";
+    LoginAgain => "ログインし直す", "Log in again";
     LogoutLosesUnsent => "まだ送信していない記録が{n}件あります。ログアウトすると消えます。ログアウトしますか？", "{n} records are not sent yet and will be lost. Log out anyway?";
     // 支え合いマップ (support map).
     MapNone => "あなたの地区の支え合いマップはまだありません", "There is no support map for your district yet";

@@ -4,7 +4,7 @@
 // plain Japanese without losing what was typed.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, browser, phone, login, pending, sql, until } from './harness.mjs';
+import { startServer, browser, phone, login, pending, sql, until, admin, PASSWORD } from './harness.mjs';
 
 let srv;
 let b;
@@ -267,6 +267,33 @@ test('settings: larger text and English stay after a reload', async () => {
     const box = await p.page.getByTestId(id).boundingBox();
     assert.ok(box.height >= 48, `${id} is ${box.height}px tall`);
   }
+  assert.deepEqual(p.errors, []);
+  await p.ctx.close();
+});
+
+test('a signed-out (revoked) device keeps its unsent visit, says so, and sends it after a new log-in', async () => {
+  const p = await phone(b);
+  await login(p.page, srv.base, 'vol05');
+  const volId = userId('vol05');
+  const visits = () => sql(srv.db, 'SELECT count(*) FROM proj_visits WHERE recorded_by = ? AND date = ?', [volId, today()])[0][0];
+  const before = visits();
+  await p.ctx.setOffline(true);
+  await p.page.getByTestId('person-card').first().click();
+  await p.page.getByTestId('quick-met').click();
+  await saved(p.page);
+  assert.equal(await pending(p.page), 1);
+  // The office signs the device out while it has no signal.
+  const [[device]] = sql(srv.db, 'SELECT id FROM devices WHERE user_id = ? AND revoked_at IS NULL', [volId]);
+  admin(srv, 'admin', 'revoke', device);
+  await p.ctx.setOffline(false);
+  await p.page.getByTestId('session-ended').waitFor({ timeout: 20000 });
+  assert.equal(await pending(p.page), 1, 'the unsent visit is kept');
+  await p.page.getByTestId('relogin').click();
+  await p.page.getByLabel('ログインID').fill('vol05');
+  await p.page.getByLabel('パスワード').fill(PASSWORD);
+  await p.page.getByRole('button', { name: 'ログインする' }).click();
+  await until(async () => (await pending(p.page)) === 0, 'sent after the new log-in');
+  await until(() => visits() === before + 1, 'the visit in the database');
   assert.deepEqual(p.errors, []);
   await p.ctx.close();
 });

@@ -72,6 +72,11 @@ export async function startServer({ demo = false, env: extra = {} } = {}) {
   return { base, stop, start, dir, db, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** Runs `server admin …` (or any server sub-command) on the test database. */
+export function admin(srv, ...args) {
+  return execFileSync(bin(), args, { env: { ...process.env, DATABASE_URL: `sqlite://${srv.db}`, RUST_LOG: 'warn' } }).toString();
+}
+
 /** Runs one SQL query on the test database (Python's sqlite3) and returns rows as arrays. */
 export function sql(db, query, params = []) {
   const script = 'import sqlite3,sys,json; c=sqlite3.connect(sys.argv[1]); ' +
