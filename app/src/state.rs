@@ -214,3 +214,43 @@ pub fn now_hm() -> String {
     let secs = jst.rem_euclid(86_400);
     format!("{:02}:{:02}", secs / 3600, (secs % 3600) / 60)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Route;
+
+    #[test]
+    fn every_route_survives_its_own_link() {
+        let all = [
+            Route::Home,
+            Route::Person("p1".into()),
+            Route::Visit("p1".into()),
+            Route::Consult("p1".into()),
+            Route::Salons,
+            Route::Salon("s1".into()),
+            Route::Session("s1".into(), "2026-11-25".into()),
+            Route::Member("s1".into()),
+            Route::Map(None),
+            Route::Map(Some("m1".into())),
+            Route::Settings,
+        ];
+        for r in all {
+            assert_eq!(Route::parse(&r.href()), r, "{}", r.href());
+        }
+    }
+
+    #[test]
+    fn unknown_or_garbage_hashes_go_home() {
+        for h in [
+            "",
+            "#",
+            "#/nothing",
+            "#/person",
+            "#/salon/x/session",
+            "#//////",
+            "#/person/a/b/c",
+        ] {
+            assert_eq!(Route::parse(h), Route::Home, "{h}");
+        }
+    }
+}
