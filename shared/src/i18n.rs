@@ -179,6 +179,7 @@ messages! {
     SizeNormal => "ふつう", "Normal";
     SizeLarge => "大きい", "Large";
     SizeHuge => "とても大きい", "Very large";
+    LoginWipesUnsent => "前にログインしていた方の未送信の記録が{n}件あります。別の方がログインすると消えます。続けますか？", "The previous user has {n} records not sent yet. They will be deleted if someone else logs in. Continue?";
     LoginAgain => "ログインし直す", "Log in again";
     LogoutLosesUnsent => "まだ送信していない記録が{n}件あります。ログアウトすると消えます。ログアウトしますか？", "{n} records are not sent yet and will be lost. Log out anyway?";
     // 支え合いマップ (support map).

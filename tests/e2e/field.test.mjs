@@ -297,3 +297,34 @@ test('a signed-out (revoked) device keeps its unsent visit, says so, and sends i
   assert.deepEqual(p.errors, []);
   await p.ctx.close();
 });
+
+test('another user logging in on a phone with unsent records is asked first; declining keeps them', async () => {
+  const p = await phone(b);
+  await login(p.page, srv.base, 'vol06');
+  await p.ctx.setOffline(true);
+  await p.page.getByTestId('person-card').first().click();
+  await p.page.getByTestId('quick-met').click();
+  await saved(p.page);
+  const [[device]] = sql(srv.db, 'SELECT id FROM devices WHERE user_id = ? AND revoked_at IS NULL', [userId('vol06')]);
+  admin(srv, 'admin', 'revoke', device);
+  await p.ctx.setOffline(false);
+  await p.page.getByTestId('session-ended').waitFor({ timeout: 20000 });
+  await p.page.getByTestId('relogin').click();
+  const asked = [];
+  p.page.on('dialog', async (d) => { asked.push(d.message()); await (asked.length === 1 ? d.dismiss() : d.accept()); });
+  const logInAs = async (id) => {
+    await p.page.getByLabel('ログインID').fill(id);
+    await p.page.getByLabel('パスワード').fill(PASSWORD);
+    await p.page.getByRole('button', { name: 'ログインする' }).click();
+  };
+  await logInAs('vol07');
+  await until(() => asked.length === 1, 'the question');
+  assert.match(asked[0], /未送信の記録が1件/);
+  // Declined: still the log-in screen, and vol06's visit is still on the phone.
+  await p.page.getByRole('button', { name: 'ログインする' }).waitFor();
+  await logInAs('vol06');
+  await until(async () => (await pending(p.page).catch(() => -1)) === 0, 'vol06 sends the kept visit');
+  assert.equal(asked.length, 1, 'the same user is not asked');
+  assert.deepEqual(p.errors, []);
+  await p.ctx.close();
+});

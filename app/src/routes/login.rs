@@ -43,6 +43,17 @@ pub fn Login() -> impl IntoView {
                             .is_none_or(|d| d.user.id == resp.user.id)
                     });
                     if !same_user {
+                        // The previous user's unsent records would go with the wipe: ask.
+                        let unsent = store::with(|s| s.map_or(0, |s| s.replica.pending()));
+                        if unsent > 0 {
+                            let text = ctx.tf(Msg::LoginWipesUnsent, &[("n", &unsent.to_string())]);
+                            let ok = web_sys::window()
+                                .is_some_and(|w| w.confirm_with_message(&text).unwrap_or(false));
+                            if !ok {
+                                busy.set(false);
+                                return;
+                            }
+                        }
                         let _ = store::wipe().await;
                     }
                     if store::set_session(Some(Session::from(resp))).await.is_ok() {
