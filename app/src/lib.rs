@@ -31,6 +31,9 @@ pub fn App() -> impl IntoView {
         ctx.route.set(Route::parse(&state::current_hash()));
         if let Some(w) = web_sys::window() {
             w.scroll_to_with_x_and_y(0.0, 0.0);
+            // Once the new screen is drawn, a screen reader starts at its title.
+            let focus = Closure::once_into_js(focus_title);
+            let _ = w.set_timeout_with_callback(focus.unchecked_ref());
         }
     });
     let on = window_event_listener(ev::online, move |_| {
@@ -95,6 +98,18 @@ pub fn App() -> impl IntoView {
                 }
             }}
         </div>
+    }
+}
+
+/// Moves the keyboard and screen-reader focus to the screen's title (`<h1>`).
+fn focus_title() {
+    let title = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.query_selector("#main h1").ok().flatten())
+        .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok());
+    if let Some(h) = title {
+        h.set_tab_index(-1);
+        let _ = h.focus();
     }
 }
 

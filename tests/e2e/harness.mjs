@@ -184,3 +184,17 @@ export async function tileServer() {
   const { port } = srv.address();
   return { url: `http://127.0.0.1:${port}/{z}/{x}/{y}.png`, seen, close: () => new Promise((r) => srv.close(r)) };
 }
+
+/**
+ * What a screen reader would find unnamed on the page: controls (buttons, links, fields,
+ * choices) whose accessible name is empty, from Chromium's own accessibility tree.
+ */
+export async function unnamedControls(page) {
+  const cdp = await page.context().newCDPSession(page);
+  const { nodes } = await cdp.send('Accessibility.getFullAXTree');
+  await cdp.detach();
+  const roles = new Set(['button', 'link', 'textbox', 'checkbox', 'radio', 'combobox', 'spinbutton', 'searchbox']);
+  return nodes
+    .filter((n) => !n.ignored && roles.has(n.role?.value) && !(n.name?.value || '').trim())
+    .map((n) => `${n.role.value}#${n.backendDOMNodeId}`);
+}
