@@ -167,13 +167,76 @@ pub async fn caller(db: &Db, headers: &HeaderMap, app: Option<&str>) -> Result<C
 }
 
 /// Checks a login and password and registers a new device for the user.
+/// Failed sign-ins for one login id from one address, within [`THROTTLE_WINDOW_MS`], after
+/// which that pair is refused (429) until the window has passed. Per pair, so that one
+/// office address (many staff behind one router) or an attacker elsewhere cannot lock a
+/// user out everywhere.
+pub const MAX_FAILURES_PER_LOGIN_AND_IP: i64 = 10;
+/// Failed sign-ins for one login id from anywhere: a backstop against guessing spread over
+/// many addresses (the account then waits out the window, everywhere).
+pub const MAX_FAILURES_PER_LOGIN: i64 = 100;
+pub const THROTTLE_WINDOW_MS: i64 = 15 * 60 * 1000;
+/// Failure rows older than this are deleted (the audit log keeps the record).
+const FAILURES_KEPT_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// Refuses a sign-in that is being guessed at, before any password is checked (so that
+/// guessing costs the server no Argon2 work either). Audited.
+async fn check_throttle(db: &Db, login: &str, ip: &str) -> Result<()> {
+    let since = now_ms() - THROTTLE_WINDOW_MS;
+    let row = sqlx::query(
+        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN ip = $2 THEN 1 ELSE 0 END), 0) \
+         FROM login_failures WHERE login = $1 AND at > $3",
+    )
+    .bind(login.to_string())
+    .bind(ip.to_string())
+    .bind(since)
+    .fetch_one(db)
+    .await?;
+    let (all, here): (i64, i64) = (row.get(0), row.get(1));
+    if here >= MAX_FAILURES_PER_LOGIN_AND_IP || all >= MAX_FAILURES_PER_LOGIN {
+        audit(
+            db,
+            None,
+            None,
+            None,
+            "login_throttled",
+            None,
+            &format!("{login} {ip}"),
+        )
+        .await?;
+        return Err(Error::Throttled(
+            "too many failed sign-ins; wait a while and try again".into(),
+        ));
+    }
+    Ok(())
+}
+
+async fn record_failure(db: &Db, login: &str, ip: &str) -> Result<()> {
+    let now = now_ms();
+    sqlx::query("INSERT INTO login_failures (login, ip, at) VALUES ($1, $2, $3)")
+        .bind(login.to_string())
+        .bind(ip.to_string())
+        .bind(now)
+        .execute(db)
+        .await?;
+    sqlx::query("DELETE FROM login_failures WHERE at < $1")
+        .bind(now - FAILURES_KEPT_MS)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Signs in from address `ip` (see [`check_throttle`]).
 pub async fn login(
     db: &Db,
     login: &str,
     password: &str,
     device_name: &str,
     app: &str,
+    ip: &str,
 ) -> Result<(String, String, Caller)> {
+    let key = truncate(login.trim(), 64);
+    check_throttle(db, &key, ip).await?;
     let row = sqlx::query(
         "SELECT id, org_id, name, password_hash, disabled_at FROM users WHERE login = $1",
     )
@@ -191,6 +254,7 @@ pub async fn login(
         }
     };
     let Some(row) = row.filter(|_| ok) else {
+        record_failure(db, &key, ip).await?;
         audit(
             db,
             None,
@@ -207,6 +271,12 @@ pub async fn login(
     };
     let user_id: String = row.get(0);
     let org_id: String = row.get(1);
+    // A success from this address forgives its earlier slips.
+    sqlx::query("DELETE FROM login_failures WHERE login = $1 AND ip = $2")
+        .bind(key.clone())
+        .bind(ip.to_string())
+        .execute(db)
+        .await?;
     let token = new_token();
     let device_id = db::new_id();
     let now = now_ms();

@@ -19,6 +19,8 @@ pub enum Error {
     /// An upstream the server depends on (the map tile provider) failed; the message must
     /// not carry its details.
     BadGateway(String),
+    /// Too many failed sign-ins for this login id (from this address): wait.
+    Throttled(String),
     Server(anyhow::Error),
 }
 
@@ -38,6 +40,7 @@ impl Error {
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Error::BadGateway(_) => (StatusCode::BAD_GATEWAY, "bad_gateway"),
+            Error::Throttled(_) => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
             Error::Server(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server"),
         }
     }
@@ -64,7 +67,8 @@ impl IntoResponse for Error {
             | Error::TooLarge(m)
             | Error::NotFound(m)
             | Error::Conflict(m)
-            | Error::BadGateway(m) => (m, vec![]),
+            | Error::BadGateway(m)
+            | Error::Throttled(m) => (m, vec![]),
             Error::Forbidden { message, docs } => (message, docs),
             Error::Server(e) => {
                 tracing::error!("server error: {e:#}");

@@ -14,12 +14,13 @@ pub mod sync;
 pub mod tiles;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use error::{Error, Result, from_json_rejection};
 use shared::api::{LoginRequest, LoginResponse};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -33,6 +34,12 @@ pub struct AppState {
     pub projector: Arc<Notify>,
     /// Map base tiles fetched on the devices' behalf (`MIMAMORI_TILE_URL`).
     pub tiles: Arc<tiles::TileProxy>,
+    /// Behind a reverse proxy (`MIMAMORI_TRUST_PROXY=1`): the client address is the first
+    /// of `X-Forwarded-For`, not the connection's.
+    pub trust_proxy: bool,
+    /// Origins besides the server's own that may call the API from a browser
+    /// (`MIMAMORI_ALLOWED_ORIGINS`, comma-separated).
+    pub allowed_origins: Arc<Vec<String>>,
 }
 
 impl AppState {
@@ -42,6 +49,15 @@ impl AppState {
             db,
             projector: Arc::new(Notify::new()),
             tiles: Arc::new(tiles::TileProxy::from_env()?),
+            trust_proxy: std::env::var("MIMAMORI_TRUST_PROXY").is_ok_and(|v| v == "1"),
+            allowed_origins: Arc::new(
+                std::env::var("MIMAMORI_ALLOWED_ORIGINS")
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_string())
+                    .filter(|o| !o.is_empty())
+                    .collect(),
+            ),
         })
     }
 }
@@ -54,10 +70,29 @@ async fn healthz(State(st): State<AppState>) -> Result<Json<serde_json::Value>> 
     Ok(Json(serde_json::json!({"ok": true})))
 }
 
+/// The caller's address, for sign-in throttling: the connection's, or behind a trusted
+/// proxy the first `X-Forwarded-For` entry. `unknown` when neither is there.
+fn client_ip(st: &AppState, headers: &HeaderMap, conn: Option<SocketAddr>) -> String {
+    if st.trust_proxy
+        && let Some(first) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty() && v.len() <= 64)
+    {
+        return first.to_string();
+    }
+    conn.map_or_else(|| "unknown".to_string(), |a| a.ip().to_string())
+}
+
 async fn login(
     State(st): State<AppState>,
+    conn: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     body: std::result::Result<Json<LoginRequest>, JsonRejection>,
 ) -> Result<Json<LoginResponse>> {
+    let ip = client_ip(&st, &headers, conn.map(|Extension(ConnectInfo(a))| a));
     let Json(req) = body.map_err(from_json_rejection)?;
     if req.login.len() > 200 || req.password.len() > 1024 {
         return Err(Error::bad("the login id or password is too long"));
@@ -68,6 +103,7 @@ async fn login(
         &req.password,
         &req.device_name,
         &req.app,
+        &ip,
     )
     .await?;
     let org_name: String = sqlx::query_scalar("SELECT name FROM organisations WHERE id = $1")
@@ -86,6 +122,45 @@ async fn logout(State(st): State<AppState>, headers: HeaderMap) -> Result<Json<s
     let c = auth::caller(&st.db, &headers, None).await?;
     admin::revoke_device(&st.db, &c.device_id, Some("self")).await?;
     Ok(Json(serde_json::json!({"ok": true})))
+}
+
+/// A browser calling a writing route from another site is refused (403, audited). The API
+/// takes bearer tokens, never cookies, so this is a second line behind that: a page
+/// elsewhere cannot make a user's browser act with their device token. Requests without
+/// `Origin` (other programs, tests) pass.
+async fn origin_check(
+    State(st): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::Method;
+    use axum::response::IntoResponse;
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    let h = req.headers();
+    let Some(origin) = h.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return next.run(req).await;
+    };
+    let origin = origin.trim_end_matches('/');
+    let host = h
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let own = !host.is_empty()
+        && (origin == format!("http://{host}") || origin == format!("https://{host}"));
+    if own || st.allowed_origins.iter().any(|o| o == origin) {
+        return next.run(req).await;
+    }
+    let detail = format!("{} {}", auth::truncate(origin, 100), req.uri().path());
+    if let Err(e) = db::audit(&st.db, None, None, None, "foreign_origin", None, &detail).await {
+        return Error::from(e).into_response();
+    }
+    Error::Forbidden {
+        message: "requests from another site are not accepted".into(),
+        docs: vec![],
+    }
+    .into_response()
 }
 
 async fn api_not_found() -> Error {
@@ -128,6 +203,10 @@ pub fn router(st: AppState, dist: Option<PathBuf>) -> Router {
             post(sync::handler).layer(DefaultBodyLimit::max(shared::sync::MAX_REQUEST_BYTES)),
         )
         .route("/api/{*rest}", axum::routing::any(api_not_found))
+        .layer(axum::middleware::from_fn_with_state(
+            st.clone(),
+            origin_check,
+        ))
         .layer(DefaultBodyLimit::max(MAX_SMALL_BODY))
         .with_state(st);
     let api = api.layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
@@ -202,9 +281,12 @@ pub async fn serve(url: &str, addr: &str, dist: Option<PathBuf>) -> anyhow::Resu
         db::redact(url)
     );
     println!("Mimamori: http://{}", listener.local_addr()?);
-    axum::serve(listener, router(st, dist))
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    axum::serve(
+        listener,
+        router(st, dist).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await?;
     Ok(())
 }
 

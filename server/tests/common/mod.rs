@@ -100,7 +100,14 @@ impl TestServer {
         let st = AppState::new(pool.clone()).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, server::router(st, None)).await });
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                server::router(st, None)
+                    .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+        });
         TestServer {
             base,
             db: pool,
@@ -115,7 +122,14 @@ impl TestServer {
         let st = AppState::new(pool).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, server::router(st, None)).await });
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                server::router(st, None)
+                    .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+        });
         base
     }
 
