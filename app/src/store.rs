@@ -339,12 +339,16 @@ pub async fn after_sync(touched: BTreeSet<String>, now: f64) -> Result<(), Store
     .await
 }
 
-/// Deletes everything of this device (log-out): memory and IndexedDB.
+/// Deletes everything of this device (log-out): memory, IndexedDB and the tile cache.
 pub async fn wipe() -> Result<(), StoreError> {
     let db = db()?;
     STORE.with(|s| *s.borrow_mut() = None);
     db.close();
     idb::delete().await?;
+    // The map tiles this user looked at hint at where they work: they go too.
+    if let Some(caches) = web_sys::window().and_then(|w| w.caches().ok()) {
+        let _ = wasm_bindgen_futures::JsFuture::from(caches.delete("mimamori-tiles")).await;
+    }
     open().await
 }
 

@@ -1,5 +1,6 @@
 // A save is durable before the screen says 保存しました: the browser killed (SIGKILL) a
 // moment later loses nothing. A second tab of the app does not open the data at all.
+// Log-out empties what the app keeps in the browser.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -7,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { startServer, browser, phone, login, pending, until } from './harness.mjs';
+import { startServer, browser, phone, login, pending, until, sql, tileServer } from './harness.mjs';
 
 /** Debian's Chromium as its own process on a profile directory, so the test can kill it. */
 async function launchOwn(profile) {
@@ -93,5 +94,56 @@ test('a second tab of the app says to use the first one and opens nothing', asyn
     await b.close();
     await srv.stop();
     srv.cleanup();
+  }
+});
+
+test('log-out empties the app\'s IndexedDB, its tile cache and the page', async () => {
+  const tiles = await tileServer();
+  const srv = await startServer({ demo: true, env: { MIMAMORI_TILE_URL: tiles.url } });
+  const b = await browser();
+  try {
+    const p = await phone(b);
+    await login(p.page, srv.base, 'minsei04');
+    const [[userName]] = sql(srv.db, "SELECT name FROM users WHERE login = 'minsei04'");
+    await p.page.getByTestId('nav-map').click();
+    await p.page.getByTestId('map').waitFor();
+    const cachedTiles = () => p.page.evaluate(async () => (await caches.has('mimamori-tiles')) ? (await (await caches.open('mimamori-tiles')).keys()).length : 0);
+    await until(async () => (await cachedTiles()) > 0, 'tiles in the cache');
+    const stored = () => p.page.evaluate(() => new Promise((ok, fail) => {
+      const r = indexedDB.open('mimamori');
+      r.onerror = () => fail(r.error);
+      r.onsuccess = () => {
+        const db = r.result;
+        const names = [...db.objectStoreNames];
+        if (!names.includes('docs')) { db.close(); ok({ docs: 0, meta: [] }); return; }
+        const t = db.transaction(['docs', 'meta']);
+        const d = t.objectStore('docs').count();
+        const m = t.objectStore('meta').getAllKeys();
+        t.oncomplete = () => { db.close(); ok({ docs: d.result, meta: m.result }); };
+      };
+    }));
+    const before = await stored();
+    assert.ok(before.docs > 10 && before.meta.includes('session'), JSON.stringify(before));
+
+    await p.page.getByTestId('nav-settings').click();
+    await p.page.getByTestId('logout').click();
+    await p.page.getByLabel('ログインID').waitFor();
+    const after = await stored();
+    assert.equal(after.docs, 0);
+    assert.deepEqual(after.meta.filter((k) => k !== 'actor'), [], 'no session, directory or cursor');
+    assert.equal(await cachedTiles(), 0);
+    assert.ok(!(await p.page.content()).includes(userName), 'the page no longer shows the user');
+    const local = await p.page.evaluate(() => Object.keys(localStorage));
+    assert.ok(local.every((k) => k === 'mimamori.lang' || k === 'mimamori.text_size'), JSON.stringify(local));
+    // The server no longer accepts the device's token.
+    const [[revoked]] = sql(srv.db, "SELECT count(*) FROM devices d JOIN users u ON u.id = d.user_id WHERE u.login = 'minsei04' AND d.revoked_at IS NOT NULL");
+    assert.equal(revoked, 1);
+    assert.deepEqual(p.errors, []);
+    await p.ctx.close();
+  } finally {
+    await b.close();
+    await srv.stop();
+    srv.cleanup();
+    await tiles.close();
   }
 });
