@@ -181,7 +181,7 @@ const FAILURES_KEPT_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// Refuses a sign-in that is being guessed at, before any password is checked (so that
 /// guessing costs the server no Argon2 work either). Audited.
-async fn check_throttle(db: &Db, login: &str, ip: &str) -> Result<()> {
+pub(crate) async fn check_throttle(db: &Db, login: &str, ip: &str) -> Result<()> {
     let since = now_ms() - THROTTLE_WINDOW_MS;
     let row = sqlx::query(
         "SELECT COUNT(*), COALESCE(SUM(CASE WHEN ip = $2 THEN 1 ELSE 0 END), 0) \
@@ -211,7 +211,7 @@ async fn check_throttle(db: &Db, login: &str, ip: &str) -> Result<()> {
     Ok(())
 }
 
-async fn record_failure(db: &Db, login: &str, ip: &str) -> Result<()> {
+pub(crate) async fn record_failure(db: &Db, login: &str, ip: &str) -> Result<()> {
     let now = now_ms();
     sqlx::query("INSERT INTO login_failures (login, ip, at) VALUES ($1, $2, $3)")
         .bind(login.to_string())
@@ -315,4 +315,74 @@ pub async fn login(
 
 pub fn truncate(s: &str, max_chars: usize) -> String {
     s.chars().take(max_chars).collect()
+}
+
+/// Changes the caller's password after checking the current one (throttled like sign-in),
+/// and signs out every other device of the user. Returns how many were signed out.
+pub async fn change_password(
+    db: &Db,
+    c: &Caller,
+    current: &str,
+    new: &str,
+    ip: &str,
+) -> Result<u64> {
+    let key = truncate(&c.login, 64);
+    check_throttle(db, &key, ip).await?;
+    let stored: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+        .bind(c.user_id.clone())
+        .fetch_one(db)
+        .await?;
+    if !verify_password(current, &stored) {
+        record_failure(db, &key, ip).await?;
+        audit(
+            db,
+            Some(&c.org_id),
+            Some(&c.user_id),
+            Some(&c.device_id),
+            "password_change_failed",
+            None,
+            "",
+        )
+        .await?;
+        return Err(Error::Unauthorized("the current password is wrong".into()));
+    }
+    if new.chars().count() < shared::api::MIN_PASSWORD_CHARS || new.len() > 1024 {
+        return Err(Error::bad(format!(
+            "the new password must have at least {} characters",
+            shared::api::MIN_PASSWORD_CHARS
+        )));
+    }
+    if new == current {
+        return Err(Error::bad(
+            "the new password is the same as the current one",
+        ));
+    }
+    let hash = hash_password(new)?;
+    let mut tx = db.begin().await?;
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(hash)
+        .bind(c.user_id.clone())
+        .execute(&mut *tx)
+        .await?;
+    let ended = sqlx::query(
+        "UPDATE devices SET revoked_at = $1 WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL",
+    )
+    .bind(now_ms())
+    .bind(c.user_id.clone())
+    .bind(c.device_id.clone())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    audit(
+        &mut *tx,
+        Some(&c.org_id),
+        Some(&c.user_id),
+        Some(&c.device_id),
+        "password_changed",
+        None,
+        &format!("{ended} other devices signed out"),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ended)
 }

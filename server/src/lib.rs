@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use error::{Error, Result, from_json_rejection};
-use shared::api::{LoginRequest, LoginResponse};
+use shared::api::{LoginRequest, LoginResponse, PasswordChange, PasswordChanged};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -117,6 +117,20 @@ async fn login(
     }))
 }
 
+/// Changes the caller's password; every other device of the user is signed out.
+async fn change_password(
+    State(st): State<AppState>,
+    conn: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    body: std::result::Result<Json<PasswordChange>, JsonRejection>,
+) -> Result<Json<PasswordChanged>> {
+    let Json(req) = body.map_err(from_json_rejection)?;
+    let c = auth::caller(&st.db, &headers, None).await?;
+    let ip = client_ip(&st, &headers, conn.map(|Extension(ConnectInfo(a))| a));
+    let ended_sessions = auth::change_password(&st.db, &c, &req.current, &req.new, &ip).await?;
+    Ok(Json(PasswordChanged { ended_sessions }))
+}
+
 /// Signs this device out (its token stops working).
 async fn logout(State(st): State<AppState>, headers: HeaderMap) -> Result<Json<serde_json::Value>> {
     let c = auth::caller(&st.db, &headers, None).await?;
@@ -196,6 +210,10 @@ pub fn router(st: AppState, dist: Option<PathBuf>) -> Router {
         .route(
             "/api/logout",
             post(logout).layer(DefaultBodyLimit::max(MAX_SMALL_BODY)),
+        )
+        .route(
+            "/api/password",
+            post(change_password).layer(DefaultBodyLimit::max(MAX_SMALL_BODY)),
         )
         .route("/api/directory", get(directory::handler))
         .route(

@@ -189,3 +189,74 @@ async fn a_browser_on_another_site_cannot_call_the_api() {
         assert_eq!(r.status(), StatusCode::OK, "{backend}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_change_ends_the_other_sessions_and_keeps_this_one() {
+    use common::TestServer;
+    use shared::api::{PasswordChange, PasswordChanged};
+    for backend in backends() {
+        let s = TestServer::start(backend).await;
+        org(&s.db).await;
+        let phone = s.device("vol").await;
+        let desk = s.device("vol").await;
+        let change = |token: String, current: &str, new: &str| {
+            let body = PasswordChange {
+                current: current.into(),
+                new: new.into(),
+            };
+            let req = s
+                .http
+                .post(format!("{}/api/password", s.base))
+                .bearer_auth(token)
+                .json(&body);
+            async move { req.send().await.unwrap() }
+        };
+        let directory = |token: String| {
+            let req = s
+                .http
+                .get(format!("{}/api/directory", s.base))
+                .bearer_auth(token);
+            async move { req.send().await.unwrap().status() }
+        };
+
+        // A wrong current password, or a new one too short: refused, nothing changes.
+        let r = change(phone.token.clone(), "not it", "a much better password").await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{backend}");
+        assert_eq!(s.audits("password_change_failed").await, 1);
+        let r = change(phone.token.clone(), PASSWORD, "short").await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{backend}");
+        assert_eq!(r.json::<ApiError>().await.unwrap().error, "bad_request");
+        assert_eq!(directory(desk.token.clone()).await, StatusCode::OK);
+
+        // Changed from the phone: the desk is signed out, the phone is not.
+        let r = change(phone.token.clone(), PASSWORD, "a much better password").await;
+        assert_eq!(r.status(), StatusCode::OK, "{backend}");
+        assert_eq!(r.json::<PasswordChanged>().await.unwrap().ended_sessions, 1);
+        assert_eq!(
+            directory(desk.token.clone()).await,
+            StatusCode::UNAUTHORIZED,
+            "{backend}"
+        );
+        assert_eq!(
+            directory(phone.token.clone()).await,
+            StatusCode::OK,
+            "{backend}"
+        );
+        assert_eq!(s.audits("password_changed").await, 1);
+
+        // The old password no longer signs in; the new one does.
+        let old = s
+            .http
+            .post(format!("{}/api/login", s.base))
+            .json(&LoginRequest {
+                login: "vol".into(),
+                password: PASSWORD.into(),
+                ..Default::default()
+            })
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(old.status(), StatusCode::UNAUTHORIZED, "{backend}");
+        s.device_with("vol", "a much better password").await;
+    }
+}

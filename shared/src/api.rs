@@ -14,6 +14,23 @@ pub struct LoginRequest {
     pub app: String,
 }
 
+/// `POST /api/password`: change the signed-in user's password. Every other device of the
+/// user is signed out; this one stays signed in.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PasswordChange {
+    pub current: String,
+    pub new: String,
+}
+
+/// Shortest password accepted when a user sets one.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PasswordChanged {
+    /// How many other devices were signed out.
+    pub ended_sessions: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct LoginResponse {
     /// The device token: send as `Authorization: Bearer <token>`. Shown once.

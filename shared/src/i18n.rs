@@ -180,6 +180,17 @@ messages! {
     SizeLarge => "大きい", "Large";
     SizeHuge => "とても大きい", "Very large";
     LoginWipesUnsent => "前にログインしていた方の未送信の記録が{n}件あります。別の方がログインすると消えます。続けますか？", "The previous user has {n} records not sent yet. They will be deleted if someone else logs in. Continue?";
+    PasswordChangeTitle => "パスワードを変える", "Change the password";
+    CurrentPassword => "いまのパスワード", "Current password";
+    NewPassword => "新しいパスワード（8文字以上）", "New password (8 characters or more)";
+    NewPasswordAgain => "新しいパスワード（もう一度）", "New password (again)";
+    PasswordTooShort => "8文字以上にしてください", "Please use 8 characters or more";
+    PasswordMismatch => "二つの新しいパスワードが違います", "The two new passwords differ";
+    PasswordSame => "いまのパスワードと違うものにしてください", "Please choose a password different from the current one";
+    PasswordWrong => "いまのパスワードが違います", "The current password is wrong";
+    PasswordChangedDone => "パスワードを変えました。ほかの端末はログアウトされました。", "The password was changed. Your other devices were logged out.";
+    PasswordNeedsSignal => "パスワードを変えるには電波が必要です", "Changing the password needs a signal";
+    ChangeButton => "変更する", "Change";
     LoginAgain => "ログインし直す", "Log in again";
     LogoutLosesUnsent => "まだ送信していない記録が{n}件あります。ログアウトすると消えます。ログアウトしますか？", "{n} records are not sent yet and will be lost. Log out anyway?";
     // 支え合いマップ (support map).

@@ -328,3 +328,27 @@ test('another user logging in on a phone with unsent records is asked first; dec
   assert.deepEqual(p.errors, []);
   await p.ctx.close();
 });
+
+test('changing the password in 設定 signs out the other phone at its next sync', async () => {
+  const a = await phone(b);
+  const c = await phone(b);
+  await login(a.page, srv.base, 'vol08');
+  await login(c.page, srv.base, 'vol08');
+  await a.page.getByTestId('nav-settings').click();
+  await a.page.getByText('パスワードを変える').click();
+  const form = a.page.getByTestId('password-form');
+  await form.getByLabel('いまのパスワード').fill(PASSWORD);
+  await form.getByLabel('新しいパスワード（8文字以上）').fill('asagao-2026');
+  await form.getByLabel('新しいパスワード（もう一度）').fill('asagao-2062');
+  await form.getByRole('button', { name: '変更する' }).click();
+  assert.equal(await a.page.getByTestId('error-new_password_again').textContent(), '二つの新しいパスワードが違います');
+  await form.getByLabel('新しいパスワード（もう一度）').fill('asagao-2026');
+  await form.getByRole('button', { name: '変更する' }).click();
+  await until(async () => (await a.page.getByTestId('notice').textContent()).startsWith('パスワードを変えました'), 'changed');
+  // The other phone finds out at its next sync.
+  await c.page.reload();
+  await c.page.getByTestId('session-ended').waitFor({ timeout: 20000 });
+  assert.deepEqual([...a.errors, ...c.errors], []);
+  await a.ctx.close();
+  await c.ctx.close();
+});

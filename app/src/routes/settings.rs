@@ -1,9 +1,13 @@
 //! 設定: text size, language, who is signed in, log-out.
 
+use crate::net::NetError;
 use crate::state::{TEXT_SIZES, set_pref, use_ctx};
 use crate::store;
+use crate::ui::TextField;
 use leptos::prelude::*;
+use shared::api::{MIN_PASSWORD_CHARS, PasswordChange, PasswordChanged};
 use shared::i18n::{Lang, Msg};
+use shared::validate::FieldError;
 
 #[component]
 pub fn Settings() -> impl IntoView {
@@ -72,6 +76,88 @@ pub fn Settings() -> impl IntoView {
         <Show when=move || ctx.storage_at_risk.get()>
             <p class="hint">{move || ctx.t(Msg::StorageMayBeCleared)}</p>
         </Show>
+        <PasswordForm/>
         <button class="big secondary wide" data-testid="logout" on:click=logout>{move || ctx.t(Msg::Logout)}</button>
+    }
+}
+
+/// パスワードを変える: needs signal; the server signs out the user's other devices.
+#[component]
+fn PasswordForm() -> impl IntoView {
+    let ctx = use_ctx();
+    let current = RwSignal::new(String::new());
+    let new = RwSignal::new(String::new());
+    let again = RwSignal::new(String::new());
+    let errors = RwSignal::new(Vec::<FieldError>::new());
+    let busy = RwSignal::new(false);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if busy.get_untracked() {
+            return;
+        }
+        let (cur, n, a) = (
+            current.get_untracked(),
+            new.get_untracked(),
+            again.get_untracked(),
+        );
+        let mut errs = Vec::new();
+        if cur.is_empty() {
+            errs.push(FieldError::new("current_password", Msg::Required));
+        }
+        if n.chars().count() < MIN_PASSWORD_CHARS {
+            errs.push(FieldError::new("new_password", Msg::PasswordTooShort));
+        } else if n == cur {
+            errs.push(FieldError::new("new_password", Msg::PasswordSame));
+        }
+        if a != n {
+            errs.push(FieldError::new("new_password_again", Msg::PasswordMismatch));
+        }
+        errors.set(errs);
+        if !errors.with_untracked(Vec::is_empty) {
+            ctx.notify(Msg::FixErrors, false);
+            return;
+        }
+        let Some(token) = store::with(|s| s.and_then(|s| s.token())) else {
+            return;
+        };
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            let body = PasswordChange {
+                current: cur,
+                new: n,
+            };
+            let r: Result<PasswordChanged, NetError> =
+                crate::net::json("POST", "/api/password", Some(&token), Some(&body)).await;
+            match r {
+                Ok(_) => {
+                    for s in [current, new, again] {
+                        s.set(String::new());
+                    }
+                    ctx.notify(Msg::PasswordChangedDone, true);
+                }
+                Err(NetError::Offline) => ctx.notify(Msg::PasswordNeedsSignal, false),
+                Err(NetError::Api(401, _)) => {
+                    errors.set(vec![FieldError::new(
+                        "current_password",
+                        Msg::PasswordWrong,
+                    )]);
+                    ctx.notify(Msg::FixErrors, false);
+                }
+                Err(NetError::Api(429, _)) => ctx.notify(Msg::ErrThrottled, false),
+                Err(_) => ctx.notify(Msg::ErrServer, false),
+            }
+            busy.set(false);
+        });
+    };
+    view! {
+        <details class="password">
+            <summary>{move || ctx.t(Msg::PasswordChangeTitle)}</summary>
+            <form class="form" on:submit=submit novalidate data-testid="password-form">
+                <TextField label=Msg::CurrentPassword value=current field="current_password" errors=errors kind="password"/>
+                <TextField label=Msg::NewPassword value=new field="new_password" errors=errors kind="password"/>
+                <TextField label=Msg::NewPasswordAgain value=again field="new_password_again" errors=errors kind="password"/>
+                <button type="submit" class="big wide" disabled=move || busy.get()>{move || ctx.t(Msg::ChangeButton)}</button>
+            </form>
+        </details>
     }
 }
