@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod db;
 pub mod demo;
+pub mod devices;
 pub mod directory;
 pub mod error;
 pub mod projection;
@@ -215,6 +216,9 @@ pub fn router(st: AppState, dist: Option<PathBuf>) -> Router {
             "/api/password",
             post(change_password).layer(DefaultBodyLimit::max(MAX_SMALL_BODY)),
         )
+        .route("/api/devices", get(devices::mine))
+        .route("/api/devices/{id}/revoke", post(devices::revoke))
+        .route("/api/users/{id}/devices", get(devices::of_user))
         .route("/api/directory", get(directory::handler))
         .route(
             "/api/sync",

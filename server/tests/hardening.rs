@@ -260,3 +260,99 @@ async fn a_password_change_ends_the_other_sessions_and_keeps_this_one() {
         s.device_with("vol", "a much better password").await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_and_staff_see_and_sign_out_devices_and_nobody_else_can() {
+    use common::TestServer;
+    use shared::api::DeviceInfo;
+    for backend in backends() {
+        let s = TestServer::start(backend).await;
+        let o = org(&s.db).await;
+        let phone = s.device("vol").await;
+        let desk = s.device("vol").await;
+        let other = s.device("minsei_a").await;
+        let staff = s.device("staff").await;
+        let get = |token: &str, path: String| {
+            let req = s
+                .http
+                .get(format!("{}{path}", s.base))
+                .bearer_auth(token.to_string());
+            async move { req.send().await.unwrap() }
+        };
+        let revoke = |token: &str, device: &str| {
+            let req = s
+                .http
+                .post(format!("{}/api/devices/{device}/revoke", s.base))
+                .bearer_auth(token.to_string());
+            async move { req.send().await.unwrap().status() }
+        };
+
+        // The volunteer sees both of their devices, this one marked.
+        let list: Vec<DeviceInfo> = get(&phone.token, "/api/devices".into())
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(list.len(), 2, "{backend}");
+        assert_eq!(list.iter().filter(|d| d.this_device).count(), 1);
+        assert!(
+            list.iter()
+                .any(|d| d.id == desk.device_id && !d.this_device && !d.revoked)
+        );
+
+        // Nobody may touch another user's devices …
+        assert_eq!(
+            revoke(&phone.token, &other.device_id).await,
+            StatusCode::FORBIDDEN,
+            "{backend}"
+        );
+        let r = get(
+            &phone.token,
+            format!("/api/users/{}/devices", o.users["minsei_a"]),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{backend}");
+        assert_eq!(s.audits("device_revoke_refused").await, 1);
+        assert_eq!(s.audits("devices_listing_refused").await, 1);
+        assert_eq!(
+            get(&other.token, "/api/devices".into()).await.status(),
+            StatusCode::OK
+        );
+
+        // … but their own, yes: the desk is signed out.
+        assert_eq!(
+            revoke(&phone.token, &desk.device_id).await,
+            StatusCode::OK,
+            "{backend}"
+        );
+        assert_eq!(
+            get(&desk.token, "/api/devices".into()).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            get(&phone.token, "/api/devices".into()).await.status(),
+            StatusCode::OK
+        );
+
+        // Staff of the organisation see the volunteer's devices and sign the phone out.
+        let list: Vec<DeviceInfo> = get(
+            &staff.token,
+            format!("/api/users/{}/devices", o.users["vol"]),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        assert_eq!(list.iter().filter(|d| d.revoked).count(), 1, "{backend}");
+        assert_eq!(revoke(&staff.token, &phone.device_id).await, StatusCode::OK);
+        assert_eq!(
+            get(&phone.token, "/api/devices".into()).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            revoke(&staff.token, "no-such-device").await,
+            StatusCode::NOT_FOUND
+        );
+        assert!(s.audits("device_revoked").await >= 2);
+    }
+}

@@ -31,6 +31,21 @@ pub struct PasswordChanged {
     pub ended_sessions: u64,
 }
 
+/// One signed-in device of a user (`GET /api/devices`, `GET /api/users/{id}/devices`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    pub id: String,
+    /// What the user called it at sign-in ("iPhone", "PC" …).
+    pub name: String,
+    pub app_version: String,
+    /// Unix ms of its last call (kept to the minute).
+    pub last_seen: i64,
+    pub signed_in_at: i64,
+    pub revoked: bool,
+    /// The device asking.
+    pub this_device: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct LoginResponse {
     /// The device token: send as `Authorization: Bearer <token>`. Shown once.

@@ -191,6 +191,14 @@ messages! {
     PasswordChangedDone => "パスワードを変えました。ほかの端末はログアウトされました。", "The password was changed. Your other devices were logged out.";
     PasswordNeedsSignal => "パスワードを変えるには電波が必要です", "Changing the password needs a signal";
     ChangeButton => "変更する", "Change";
+    DevicesTitle => "ログインしている端末", "Devices logged in";
+    ShowDevices => "端末の一覧を見る", "Show the devices";
+    ThisDevice => "この端末", "This device";
+    LastSeenAt => "最後の接続 {time}", "Last contact {time}";
+    SignedOut => "ログアウト済み", "Logged out";
+    SignOutDevice => "ログアウトさせる", "Log it out";
+    DeviceSignedOut => "その端末をログアウトさせました", "That device was logged out";
+    NeedsSignal => "電波のある所でもう一度押してください", "Please try again where there is signal";
     LoginAgain => "ログインし直す", "Log in again";
     LogoutLosesUnsent => "まだ送信していない記録が{n}件あります。ログアウトすると消えます。ログアウトしますか？", "{n} records are not sent yet and will be lost. Log out anyway?";
     // 支え合いマップ (support map).

@@ -352,3 +352,23 @@ test('changing the password in 設定 signs out the other phone at its next sync
   await a.ctx.close();
   await c.ctx.close();
 });
+
+test('a lost phone is logged out from another one in 設定', async () => {
+  const a = await phone(b);
+  const lost = await phone(b);
+  await login(a.page, srv.base, 'vol09');
+  await login(lost.page, srv.base, 'vol09');
+  await a.page.getByTestId('nav-settings').click();
+  await a.page.getByTestId('show-devices').click();
+  const devices = a.page.getByTestId('device');
+  await until(async () => (await devices.count()) === 2, 'two devices listed');
+  assert.equal(await a.page.locator('[data-testid=device][data-this=true]').count(), 1);
+  await a.page.locator('[data-testid=device][data-this=false]').getByTestId('sign-out-device').click();
+  await until(async () => (await a.page.getByTestId('notice').textContent()) === 'その端末をログアウトさせました', 'signed out');
+  await a.page.locator('[data-testid=device][data-this=false]').getByText('ログアウト済み').waitFor();
+  await lost.page.reload();
+  await lost.page.getByTestId('session-ended').waitFor({ timeout: 20000 });
+  assert.deepEqual([...a.errors, ...lost.errors], []);
+  await a.ctx.close();
+  await lost.ctx.close();
+});

@@ -5,7 +5,7 @@ use crate::state::{TEXT_SIZES, set_pref, use_ctx};
 use crate::store;
 use crate::ui::TextField;
 use leptos::prelude::*;
-use shared::api::{MIN_PASSWORD_CHARS, PasswordChange, PasswordChanged};
+use shared::api::{DeviceInfo, MIN_PASSWORD_CHARS, PasswordChange, PasswordChanged};
 use shared::i18n::{Lang, Msg};
 use shared::validate::FieldError;
 
@@ -77,6 +77,7 @@ pub fn Settings() -> impl IntoView {
             <p class="hint">{move || ctx.t(Msg::StorageMayBeCleared)}</p>
         </Show>
         <PasswordForm/>
+        <Devices/>
         <button class="big secondary wide" data-testid="logout" on:click=logout>{move || ctx.t(Msg::Logout)}</button>
     }
 }
@@ -159,5 +160,79 @@ fn PasswordForm() -> impl IntoView {
                 <button type="submit" class="big wide" disabled=move || busy.get()>{move || ctx.t(Msg::ChangeButton)}</button>
             </form>
         </details>
+    }
+}
+
+/// ログインしている端末: this user's devices; another one (lost, or a family member's) can
+/// be logged out from here.
+#[component]
+fn Devices() -> impl IntoView {
+    let ctx = use_ctx();
+    let list = RwSignal::new(None::<Vec<DeviceInfo>>);
+    let busy = RwSignal::new(false);
+    let load = move || {
+        let Some(token) = store::with(|s| s.and_then(|s| s.token())) else {
+            return;
+        };
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            match crate::net::json::<Vec<DeviceInfo>>(
+                "GET",
+                "/api/devices",
+                Some(&token),
+                None::<&()>,
+            )
+            .await
+            {
+                Ok(d) => list.set(Some(d)),
+                Err(NetError::Offline) => ctx.notify(Msg::NeedsSignal, false),
+                Err(_) => ctx.notify(Msg::ErrServer, false),
+            }
+            busy.set(false);
+        });
+    };
+    let sign_out = move |id: String| {
+        let Some(token) = store::with(|s| s.and_then(|s| s.token())) else {
+            return;
+        };
+        leptos::task::spawn_local(async move {
+            let path = format!("/api/devices/{id}/revoke");
+            match crate::net::json::<serde_json::Value>("POST", &path, Some(&token), None::<&()>)
+                .await
+            {
+                Ok(_) => {
+                    ctx.notify(Msg::DeviceSignedOut, true);
+                    load();
+                }
+                Err(NetError::Offline) => ctx.notify(Msg::NeedsSignal, false),
+                Err(_) => ctx.notify(Msg::ErrServer, false),
+            }
+        });
+    };
+    view! {
+        <section class="devices" data-testid="devices">
+            <h2>{move || ctx.t(Msg::DevicesTitle)}</h2>
+            <button class="secondary wide" data-testid="show-devices" disabled=move || busy.get() on:click=move |_| load()>
+                {move || ctx.t(Msg::ShowDevices)}
+            </button>
+            <ul class="cards">
+                {move || list.get().unwrap_or_default().into_iter().map(|d| {
+                    let id = d.id.clone();
+                    let can_sign_out = !d.this_device && !d.revoked;
+                    view! {
+                        <li class="card" data-testid="device" data-this=d.this_device.to_string()>
+                            <span class="name">{d.name.clone()} " " {d.this_device.then(|| view! { <span class="badge">{ctx.t(Msg::ThisDevice)}</span> })}</span>
+                            <span class="sub">{ctx.tf(Msg::LastSeenAt, &[("time", &crate::state::clock(d.last_seen as f64))])} " · " {d.app_version.clone()}</span>
+                            {d.revoked.then(|| view! { <span class="sub">{ctx.t(Msg::SignedOut)}</span> })}
+                            {can_sign_out.then(|| view! {
+                                <button class="secondary" data-testid="sign-out-device" on:click=move |_| sign_out(id.clone())>
+                                    {ctx.t(Msg::SignOutDevice)}
+                                </button>
+                            })}
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        </section>
     }
 }
