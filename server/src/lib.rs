@@ -231,10 +231,25 @@ pub fn router(st: AppState, dist: Option<PathBuf>) -> Router {
         ))
         .layer(DefaultBodyLimit::max(MAX_SMALL_BODY))
         .with_state(st);
-    let api = api.layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store"),
-    ));
+    // API answers are data, never pages: not cached, not sniffed, not framed, no referrer.
+    use tower_http::set_header::SetResponseHeaderLayer as SetHeader;
+    let api = api
+        .layer(SetHeader::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetHeader::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetHeader::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetHeader::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        ));
     let api = api.merge(tiles);
     match dist {
         Some(dir) => {

@@ -356,3 +356,36 @@ async fn users_and_staff_see_and_sign_out_devices_and_nobody_else_can() {
         assert!(s.audits("device_revoked").await >= 2);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_answers_carry_the_security_headers() {
+    let s = common::TestServer::start("sqlite").await;
+    org(&s.db).await;
+    for r in [
+        s.http
+            .get(format!("{}/api/directory", s.base))
+            .send()
+            .await
+            .unwrap(),
+        s.http
+            .post(format!("{}/api/sync", s.base))
+            .body("garbage")
+            .send()
+            .await
+            .unwrap(),
+        s.http
+            .get(format!("{}/healthz", s.base))
+            .send()
+            .await
+            .unwrap(),
+    ] {
+        let h = r.headers();
+        assert_eq!(h["cache-control"], "no-store");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        assert_eq!(
+            h["content-security-policy"],
+            "default-src 'none'; frame-ancestors 'none'"
+        );
+    }
+}
