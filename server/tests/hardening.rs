@@ -17,16 +17,7 @@ async fn serve(url: &str) -> (String, db::Db) {
     let pool = db::open(url, 8).await.unwrap();
     let mut st = AppState::new(pool.clone()).await.unwrap();
     st.trust_proxy = true;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            server::router(st, None).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
-    });
-    (base, pool)
+    (common::serve_state(st).await, pool)
 }
 
 async fn login(

@@ -73,6 +73,17 @@ pub async fn temp_db(backend: &str) -> TempDb {
     }
 }
 
+/// Serves `st` on a fresh loopback port, with client addresses as in production; returns
+/// its base URL.
+pub async fn serve_state(st: AppState) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app =
+        server::router(st, None).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
 /// A running server (in this process, on a real port).
 pub struct TestServer {
     pub base: String,
@@ -97,17 +108,7 @@ impl TestServer {
 
     async fn serve(tmp: TempDb) -> TestServer {
         let pool = db::open(&tmp.url, 8).await.expect("open database");
-        let st = AppState::new(pool.clone()).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                server::router(st, None)
-                    .into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .await
-        });
+        let base = serve_state(AppState::new(pool.clone()).await.unwrap()).await;
         TestServer {
             base,
             db: pool,
@@ -119,18 +120,7 @@ impl TestServer {
     /// Another server process on the same database (its own pool, its own port).
     pub async fn another(&self) -> String {
         let pool = db::open(&self.tmp.url, 8).await.expect("open database");
-        let st = AppState::new(pool).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                server::router(st, None)
-                    .into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .await
-        });
-        base
+        serve_state(AppState::new(pool).await.unwrap()).await
     }
 
     pub async fn count(&self, table: &str) -> i64 {
