@@ -65,8 +65,19 @@ test('a new version takes over in the background and the app offers to reload', 
     writeFileSync(sw, readFileSync(sw, 'utf8').replace(/const VERSION = '([^']+)'/, "const VERSION = '$1-2'"));
     rmSync(sw + '.br', { force: true });
     rmSync(sw + '.gz', { force: true });
-    await page.evaluate(async () => (await navigator.serviceWorker.getRegistration()).update());
-    await page.getByTestId('update').waitFor({ timeout: 20000 });
+    // The browser looks for the new version (as it does by itself on navigations and
+    // periodically); asked again every few seconds in case one look fails on a busy machine.
+    const banner = page.getByTestId('update');
+    const end = Date.now() + 60000;
+    while (!(await banner.isVisible()) && Date.now() < end) {
+      await page.evaluate(async () => (await navigator.serviceWorker.getRegistration()).update().catch(() => {}));
+      await banner.waitFor({ timeout: 5000 }).catch(() => {});
+    }
+    const state = await page.evaluate(async () => {
+      const r = await navigator.serviceWorker.getRegistration();
+      return { controller: navigator.serviceWorker.controller?.state, installing: r.installing?.state, waiting: r.waiting?.state, active: r.active?.state };
+    });
+    assert.ok(await banner.isVisible(), `no update prompt; service worker: ${JSON.stringify(state)}`);
     assert.equal(await page.getByTestId('update').textContent(), '新しい版があります。押すと更新します');
     await page.getByTestId('update').click();
     await page.getByRole('heading', { name: 'みまもり' }).waitFor({ timeout: 20000 });
