@@ -38,9 +38,18 @@ pub fn Login() -> impl IntoView {
             match r {
                 Ok(resp) => {
                     // Another user's data never stays on a device someone else signs in to.
+                    // The owner is whoever the stored session or directory names; data
+                    // (or a cursor) with neither is treated as someone else's.
                     let same_user = store::with(|s| {
-                        s.and_then(|s| s.directory.as_ref())
-                            .is_none_or(|d| d.user.id == resp.user.id)
+                        let Some(s) = s else { return true };
+                        let owner = s
+                            .user()
+                            .or(s.directory.as_ref().map(|d| &d.user))
+                            .map(|u| u.id.clone());
+                        match owner {
+                            Some(id) => id == resp.user.id,
+                            None => s.replica.ids().next().is_none() && s.replica.cursor.is_none(),
+                        }
                     });
                     if !same_user {
                         // The previous user's unsent records would go with the wipe: ask.
