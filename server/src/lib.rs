@@ -279,7 +279,17 @@ async fn static_headers(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let immutable = req.uri().path().starts_with("/assets/");
+    let mut req = req;
+    if !immutable {
+        // File times have one-second resolution: a new sw.js or index.html written in the
+        // same second as the one a browser holds would be answered "304 not modified" and the
+        // update missed. These files are small; always send them whole.
+        req.headers_mut().remove(header::IF_MODIFIED_SINCE);
+    }
     let mut r = next.run(req).await;
+    if !immutable {
+        r.headers_mut().remove(header::LAST_MODIFIED);
+    }
     let v = if immutable {
         "public, max-age=31536000, immutable"
     } else {
