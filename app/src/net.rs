@@ -60,7 +60,7 @@ pub async fn json<T: DeserializeOwned>(
                 ApiError {
                     error: "bad_answer".into(),
                     message: e.to_string(),
-                    docs: vec![],
+                    ..Default::default()
                 },
             )
         })
@@ -68,7 +68,7 @@ pub async fn json<T: DeserializeOwned>(
         let e = serde_json::from_str(&text).unwrap_or(ApiError {
             error: "server".into(),
             message: text,
-            docs: vec![],
+            ..Default::default()
         });
         Err(NetError::Api(status, e))
     }

@@ -85,6 +85,7 @@ impl IntoResponse for Error {
                 error: code.to_string(),
                 message,
                 docs,
+                attempts_left: None,
             }),
         )
             .into_response()

@@ -115,6 +115,7 @@ async fn login(
         token,
         device_id,
         user: caller.info(org_name),
+        keys: Default::default(),
     }))
 }
 

@@ -52,6 +52,140 @@ pub struct LoginResponse {
     pub token: String,
     pub device_id: String,
     pub user: UserInfo,
+    /// The server-held half of the key that encrypts this device's local data.
+    #[serde(default)]
+    pub keys: DeviceKeys,
+}
+
+/// The server-held wrapping secret of one device (docs/security.md, "Data on the phone").
+/// The phone's data key is wrapped with a key derived from the user's PIN *and* this
+/// secret; the phone keeps the secret only for `lock_after_days` after its last contact
+/// with the server, then must unlock online (`POST /api/unlock`), where wrong PINs count.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct DeviceKeys {
+    /// 32 random bytes, made at sign-in, deleted when the device is revoked.
+    pub wrap_secret: crate::sync::Bytes,
+    /// A device that has not reached the server for this many days locks until it does.
+    pub lock_after_days: u32,
+}
+
+/// Wrong PINs (in a row) after which a device is revoked and its data wiped.
+pub const PIN_ATTEMPTS: u32 = 5;
+
+/// `POST /api/pin`: this device's PIN proof (a PBKDF2 output of the PIN, never the PIN),
+/// kept by the server as an Argon2id hash so that an online unlock can check it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PinSet {
+    pub proof: crate::sync::Bytes,
+}
+
+/// `POST /api/unlock`: answered with [`DeviceKeys`], or 403 `wrong_pin` with
+/// `attempts_left`; after [`PIN_ATTEMPTS`] wrong proofs in a row the device is revoked and
+/// its wrapping secret destroyed (401 `revoked` from then on).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct UnlockRequest {
+    pub proof: crate::sync::Bytes,
+}
+
+/// `POST /api/reads`: person records a staff member opened on the phone (recorded in the
+/// audit log; offline reads are sent with the next contact).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ReadReport {
+    pub reads: Vec<ReadEvent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ReadEvent {
+    pub doc: String,
+    /// Unix ms when it was opened.
+    pub at: i64,
+}
+
+/// One row of the audit log as staff see it (`GET /api/audit`). Never holds the content
+/// of a record: who, when, what kind of event, which document id.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: i64,
+    pub user_id: Option<String>,
+    pub user_name: Option<String>,
+    pub device_id: Option<String>,
+    pub action: String,
+    pub doc_id: Option<String>,
+    pub detail: String,
+}
+
+/// `GET /api/audit?action=&user=&since=&until=&before=&limit=`: newest first.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    /// Pass as `before` for the next (older) page; none when this was the last.
+    pub next_before: Option<i64>,
+    /// Every action that occurs in the organisation's log (for the filter).
+    pub actions: Vec<String>,
+}
+
+/// `POST /api/disaster`: staff open a district's evacuation roster to its responders
+/// regardless of consent, for a limited time (内閣府 guidance on 避難行動要支援者名簿).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct DisasterStart {
+    pub district: String,
+    /// 1 to 72.
+    pub hours: u32,
+    pub reason: String,
+}
+
+/// Longest a disaster mode may run before staff start it again.
+pub const DISASTER_MAX_HOURS: u32 = 72;
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct DisasterMode {
+    pub id: String,
+    pub district: String,
+    pub district_name: String,
+    pub started_by: String,
+    pub started_at: i64,
+    pub ends_at: i64,
+    /// Set when staff ended it early.
+    pub ended_at: Option<i64>,
+    pub reason: String,
+}
+
+impl DisasterMode {
+    pub fn active_at(&self, now_ms: i64) -> bool {
+        self.ended_at.is_none() && now_ms < self.ends_at
+    }
+}
+
+/// `GET /api/roster`: the 避難行動要支援者 of the caller's districts (民生委員, 自主防災
+/// 組織, staff). In normal times only people who consented to sharing with the 自主防災組織;
+/// under an active disaster mode of the district (or a district above it), everyone listed.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Roster {
+    pub fetched_at: i64,
+    /// Disaster modes active now for the caller's districts.
+    pub disaster: Vec<DisasterMode>,
+    pub people: Vec<RosterEntry>,
+}
+
+/// The evacuation-relevant fields of one person; nothing else of the record.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RosterEntry {
+    pub doc: String,
+    pub district: String,
+    pub name: String,
+    pub kana: String,
+    pub birth_year: Option<i32>,
+    pub address: String,
+    pub phone: String,
+    pub household: Option<crate::codes::Household>,
+    pub support_needed: String,
+    pub helper: String,
+    pub shelter: String,
+    pub contacts: Vec<crate::model::EmergencyContact>,
+    /// Whether the person consented to sharing with the 自主防災組織 (false: shown only
+    /// because of a disaster mode).
+    pub consented: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

@@ -142,6 +142,8 @@ codes! {
     Role ("role") {
         Admin = "admin", Staff = "staff", Minsei = "minsei", Volunteer = "volunteer",
         SalonLeader = "salon_leader", SalonHelper = "salon_helper", Member = "member",
+        /// 自主防災組織 / 避難支援者: sees the evacuation roster of a district.
+        Bousai = "bousai",
     }
 }
 

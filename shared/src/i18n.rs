@@ -518,6 +518,7 @@ const CODE_LABELS: &[(&str, &str, &str, &str)] = &[
     ("role", "salon_leader", "サロン代表", "Salon leader"),
     ("role", "salon_helper", "サロン協力者", "Salon helper"),
     ("role", "member", "地区の人", "District member"),
+    ("role", "bousai", "自主防災組織", "Disaster-prevention group"),
 ];
 
 /// The label of `code` in the list `kind`.

@@ -153,12 +153,19 @@ pub struct ScopeEntry {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ApiError {
     /// A stable code: `unauthorized`, `forbidden`, `bad_request`, `too_large`, `throttled`,
-    /// `not_found`, `conflict`, `bad_gateway` (map tiles), `server`.
+    /// `not_found`, `conflict`, `bad_gateway` (map tiles), `server`; for 401 also
+    /// `revoked` (the device was signed out by its user or the office, or by too many wrong
+    /// PINs: the device must wipe its local data) and `signed_out` (the password was changed
+    /// elsewhere: sign in again, local data is kept); `wrong_pin` (403) for an unlock;
+    /// `read_only` (403) for a push to a document the user may only view.
     pub error: String,
     pub message: String,
     /// For `forbidden` answers to a sync: the documents the user may not write or read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub docs: Vec<String>,
+    /// For `wrong_pin` answers to an unlock: PIN attempts left before the device is wiped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts_left: Option<u32>,
 }
 
 #[cfg(test)]
