@@ -1,11 +1,12 @@
 //! A small IndexedDB layer over web-sys: open with the schema, run one transaction over
 //! several stores, wait for its `complete` (only then is a save reported as saved).
 //!
-//! Stores:
-//! - `chunks` (auto-increment key): `{doc, bytes}` — Automerge save/incremental chunks,
-//!   appended on every save; a document is the merge of its chunks.
-//! - `docs` (key: document id): `{kind, meta}` — outbox, placement (JSON in `meta`).
-//! - `meta` (key: name): JSON strings — session, cursor, directory, settings.
+//! Stores (every personal value is sealed by [`crate::crypto`] before it gets here):
+//! - `chunks` (auto-increment key): `{doc, bytes}` — sealed Automerge save/incremental
+//!   chunks, appended on every save; a document is the merge of its chunks.
+//! - `docs` (key: document id): `{kind, meta}` — sealed outbox and placement.
+//! - `meta` (key: name): sealed bytes (session, cursor, directory …) or, for the lock
+//!   record only, a plain JSON string (salt, wrapped key: what unlocking needs).
 
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::JsCast;
@@ -157,21 +158,32 @@ pub fn tx(db: &IdbDatabase, stores: &[&str], write: bool) -> Result<IdbTransacti
 
 /// One write in a transaction (not awaited: the transaction's completion is).
 pub enum Write<'a> {
+    /// A sealed chunk of document `doc`.
     Chunk {
         doc: &'a str,
         bytes: &'a [u8],
     },
+    /// A document's kind and its sealed bookkeeping.
     Doc {
         id: &'a str,
         kind: &'a str,
-        meta: &'a str,
+        meta: &'a [u8],
     },
     DeleteDoc {
         id: &'a str,
     },
+    /// A sealed value.
     Meta {
         key: &'a str,
+        value: &'a [u8],
+    },
+    /// A value kept in the clear (only the lock record).
+    PlainMeta {
+        key: &'a str,
         value: &'a str,
+    },
+    DeleteMeta {
+        key: &'a str,
     },
 }
 
@@ -192,7 +204,7 @@ pub async fn write_all(db: &IdbDatabase, writes: &[Write<'_>]) -> Result<()> {
             Write::Doc { id, kind, meta: m } => {
                 let o = Object::new();
                 Reflect::set(&o, &"kind".into(), &JsValue::from_str(kind))?;
-                Reflect::set(&o, &"meta".into(), &JsValue::from_str(m))?;
+                Reflect::set(&o, &"meta".into(), &Uint8Array::from(*m))?;
                 docs.put_with_key(&o, &JsValue::from_str(id))?;
             }
             Write::DeleteDoc { id } => {
@@ -204,20 +216,35 @@ pub async fn write_all(db: &IdbDatabase, writes: &[Write<'_>]) -> Result<()> {
                 }
             }
             Write::Meta { key, value } => {
+                meta.put_with_key(&Uint8Array::from(*value), &JsValue::from_str(key))?;
+            }
+            Write::PlainMeta { key, value } => {
                 meta.put_with_key(&JsValue::from_str(value), &JsValue::from_str(key))?;
+            }
+            Write::DeleteMeta { key } => {
+                meta.delete(&JsValue::from_str(key))?;
             }
         }
     }
     committed(&t).await
 }
 
-/// One stored document: (id, kind, meta JSON, chunks, the chunks' keys).
-pub type StoredDoc = (String, String, String, Vec<Vec<u8>>, Vec<JsValue>);
+/// One stored document: (id, kind, sealed meta, sealed chunks, the chunks' keys).
+pub type StoredDoc = (String, String, Vec<u8>, Vec<Vec<u8>>, Vec<JsValue>);
 
-/// Everything stored, for start-up: (doc id, kind, meta, chunks, chunk keys).
+/// Everything stored, for unlocking: documents, sealed meta values, plain meta values.
 pub struct Loaded {
     pub docs: Vec<StoredDoc>,
-    pub meta: Vec<(String, String)>,
+    pub sealed: Vec<(String, Vec<u8>)>,
+    pub plain: Vec<(String, String)>,
+}
+
+fn bytes_of(v: &JsValue) -> Vec<u8> {
+    if v.is_instance_of::<Uint8Array>() || v.is_instance_of::<js_sys::ArrayBuffer>() {
+        Uint8Array::new(v).to_vec()
+    } else {
+        Vec::new()
+    }
 }
 
 pub async fn load_all(db: &IdbDatabase) -> Result<Loaded> {
@@ -238,33 +265,52 @@ pub async fn load_all(db: &IdbDatabase) -> Result<Loaded> {
         let doc = Reflect::get(&v, &"doc".into())?
             .as_string()
             .unwrap_or_default();
-        let bytes = Uint8Array::new(&Reflect::get(&v, &"bytes".into())?).to_vec();
+        let bytes = bytes_of(&Reflect::get(&v, &"bytes".into())?);
         let e = by_doc.entry(doc).or_default();
         e.0.push(bytes);
         e.1.push(k);
     }
     let mut out = Loaded {
         docs: vec![],
-        meta: vec![],
+        sealed: vec![],
+        plain: vec![],
     };
     for (k, v) in dkeys.iter().zip(dvals.iter()) {
         let id = k.as_string().unwrap_or_default();
         let kind = Reflect::get(&v, &"kind".into())?
             .as_string()
             .unwrap_or_default();
-        let m = Reflect::get(&v, &"meta".into())?
-            .as_string()
-            .unwrap_or_default();
+        let m = bytes_of(&Reflect::get(&v, &"meta".into())?);
         let (chunks, keys) = by_doc.remove(&id).unwrap_or_default();
         out.docs.push((id, kind, m, chunks, keys));
     }
     for (k, v) in mkeys.iter().zip(mvals.iter()) {
-        out.meta.push((
-            k.as_string().unwrap_or_default(),
-            v.as_string().unwrap_or_default(),
-        ));
+        let k = k.as_string().unwrap_or_default();
+        match v.as_string() {
+            Some(text) => out.plain.push((k, text)),
+            None => out.sealed.push((k, bytes_of(&v))),
+        }
     }
     Ok(out)
+}
+
+/// One plain meta value (the lock record), without loading anything else.
+pub async fn get_plain(db: &IdbDatabase, key: &str) -> Result<Option<String>> {
+    let t = tx(db, &["meta"], false)?;
+    let v = request(&t.object_store("meta")?.get(&JsValue::from_str(key))?).await?;
+    Ok(v.as_string())
+}
+
+/// Whether anything at all is stored (documents or meta values).
+pub async fn is_empty(db: &IdbDatabase) -> Result<bool> {
+    let t = tx(db, &["chunks", "docs", "meta"], false)?;
+    for name in ["chunks", "docs", "meta"] {
+        let n = request(&t.object_store(name)?.count()?).await?;
+        if n.as_f64().unwrap_or(0.0) > 0.0 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Replaces the chunks with `keys` by one snapshot chunk (compaction), atomically.

@@ -3,7 +3,9 @@
 //! Everything a user enters is an Automerge change saved durably in IndexedDB first
 //! ([`store`]), then sent to the server by [`sync`] when there is signal.
 
+mod crypto;
 mod idb;
+mod lock;
 mod net;
 mod routes;
 mod state;
@@ -20,6 +22,8 @@ use wasm_bindgen::prelude::*;
 
 /// Minutes between syncs while the app is open and online (besides the event triggers).
 const SYNC_EVERY_MS: i32 = 3 * 60 * 1000;
+/// How often the idle lock looks at the clock.
+const IDLE_CHECK_MS: i32 = 10 * 1000;
 
 #[component]
 pub fn App() -> impl IntoView {
@@ -84,6 +88,10 @@ pub fn App() -> impl IntoView {
                     view! { <main class="shell"><p class="warn" role="alert">{ctx.t(Msg::OtherTab)}</p></main> }.into_any()
                 } else if !ctx.ready.get() {
                     view! { <main class="shell"><p role="status">{ctx.t(Msg::Loading)}</p></main> }.into_any()
+                } else if ctx.locked.get() {
+                    view! { <routes::lock::Unlock/> }.into_any()
+                } else if ctx.pin_setup.with(|p| p.is_some()) {
+                    view! { <routes::lock::SetPin/> }.into_any()
                 } else if !ctx.signed_in.get() {
                     view! { <routes::login::Login/> }.into_any()
                 } else {
@@ -126,27 +134,41 @@ fn reload() {
     }
 }
 
-/// Opens the store (after taking the one-tab lock), then syncs.
+/// Opens the database (after taking the one-tab lock): the log-in screen when nothing is
+/// stored, else the PIN screen. Starts what runs for the life of the page.
 async fn start(ctx: Ctx) {
     if !tab_lock().await {
         ctx.other_tab.set(true);
         return;
     }
-    mark("mimamori-open-start");
-    let opened = store::open().await;
-    mark("mimamori-open-end");
-    if let Err(e) = opened {
-        leptos::logging::error!("could not open the store: {e}");
-        ctx.notify(Msg::SaveFailed, false);
-        return;
+    if let Some(why) = state::pref("wiped") {
+        state::clear_pref("wiped");
+        ctx.wiped.set(Some(if why == "pin" {
+            Msg::WipedPin
+        } else {
+            Msg::WipedRevoked
+        }));
     }
-    ctx.signed_in
-        .set(store::with(|s| s.is_some_and(|s| s.session.is_some())));
+    mark("mimamori-open-start");
+    match store::open_db().await {
+        Ok(Some(_)) => {
+            // The stale-device lock: past its time, the kept secret is dropped first.
+            if lock::expire_secret(store::now_ms()) {
+                let _ = store::save_lock().await;
+            }
+            ctx.locked.set(true);
+        }
+        Ok(None) => {}
+        Err(e) => {
+            leptos::logging::error!("could not open the store: {e}");
+            ctx.notify(Msg::SaveFailed, false);
+            return;
+        }
+    }
     ctx.ready.set(true);
-    sync::refresh_status(ctx);
     ask_persistent_storage(ctx);
     listen_service_worker(ctx);
-    sync::request(ctx);
+    watch_idle(ctx);
     // A periodic sync while open, for changes others made.
     let tick = Closure::<dyn FnMut()>::new(move || {
         if navigator_online() {
@@ -160,6 +182,92 @@ async fn start(ctx: Ctx) {
         );
     }
     tick.forget();
+}
+
+/// The data key is in memory (PIN entered, or chosen at a first log-in): load every record
+/// and sync.
+pub(crate) async fn unlocked(ctx: Ctx) -> Result<(), store::StoreError> {
+    if !store::with(|s| s.is_some()) {
+        store::load().await?;
+    }
+    mark("mimamori-open-end");
+    ctx.signed_in
+        .set(store::with(|s| s.is_some_and(|s| s.session.is_some())));
+    ctx.locked.set(false);
+    ctx.pin_setup.set(None);
+    touch();
+    sync::refresh_status(ctx);
+    sync::request(ctx);
+    ctx.bump();
+    Ok(())
+}
+
+/// Deletes everything on the device and starts again from the log-in screen, telling why.
+pub(crate) async fn wipe_and_restart(why: &str) {
+    let _ = store::wipe().await;
+    if !why.is_empty() {
+        state::set_pref("wiped", why);
+    }
+    reload();
+}
+
+thread_local! {
+    /// When the user last touched the app (Unix ms).
+    static LAST_ACTIVITY: std::cell::Cell<f64> = const { std::cell::Cell::new(0.0) };
+}
+
+fn touch() {
+    LAST_ACTIVITY.with(|l| l.set(store::now_ms()));
+}
+
+/// Locks the app: the page is reloaded, so nothing of the records stays in its memory;
+/// it opens again at the PIN screen.
+pub(crate) fn lock_now() {
+    leptos::task::spawn_local(async {
+        crate::routes::lock::keep_draft().await;
+        let _ = store::save_lock().await;
+        reload();
+    });
+}
+
+/// Locks after the chosen idle time, and when the stale-device time has come.
+fn watch_idle(_ctx: Ctx) {
+    touch();
+    for name in ["pointerdown", "keydown", "input", "wheel"] {
+        let cb = Closure::<dyn FnMut()>::new(touch);
+        if let Some(w) = web_sys::window() {
+            let _ = w.add_event_listener_with_callback_and_bool(
+                name,
+                cb.as_ref().unchecked_ref(),
+                true,
+            );
+        }
+        cb.forget();
+    }
+    let check = Closure::<dyn FnMut()>::new(move || {
+        if !lock::is_unlocked() {
+            return;
+        }
+        let now = store::now_ms();
+        let idle_ms = lock::info().map_or(lock::DEFAULT_IDLE_MINUTES, |i| i.idle_minutes.max(1))
+            as f64
+            * 60_000.0;
+        let idle = now - LAST_ACTIVITY.with(|l| l.get()) >= idle_ms;
+        if idle || lock::expire_secret(now) {
+            lock_now();
+        }
+    });
+    if let Some(w) = web_sys::window() {
+        let _ = w.set_interval_with_callback_and_timeout_and_arguments_0(
+            check.as_ref().unchecked_ref(),
+            IDLE_CHECK_MS,
+        );
+        // A phone woken after a long sleep checks at once.
+        let cb = check.as_ref().unchecked_ref::<js_sys::Function>().clone();
+        let _ = w.add_event_listener_with_callback("visibilitychange", &cb);
+        let _ = w.add_event_listener_with_callback("focus", &cb);
+    }
+    check.forget();
 }
 
 /// Called after every durable save: sync now if online; otherwise ask the service worker

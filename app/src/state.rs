@@ -118,6 +118,12 @@ pub struct Ctx {
     pub update_ready: RwSignal<bool>,
     /// Another tab holds the app.
     pub other_tab: RwSignal<bool>,
+    /// Data is on the phone but the data key is not in memory: the PIN screen.
+    pub locked: RwSignal<bool>,
+    /// Signed in, PIN not chosen yet: the PIN screen for a first log-in.
+    pub pin_setup: RwSignal<Option<shared::api::LoginResponse>>,
+    /// Why the device's data was deleted (shown once on the log-in screen).
+    pub wiped: RwSignal<Option<Msg>>,
 }
 
 impl Ctx {
@@ -142,6 +148,9 @@ impl Ctx {
             storage_at_risk: RwSignal::new(false),
             update_ready: RwSignal::new(false),
             other_tab: RwSignal::new(false),
+            locked: RwSignal::new(false),
+            pin_setup: RwSignal::new(None),
+            wiped: RwSignal::new(None),
         }
     }
 
@@ -186,6 +195,12 @@ fn local_storage() -> Option<web_sys::Storage> {
 /// A small preference from localStorage (language, text size: nothing personal).
 pub fn pref(key: &str) -> Option<String> {
     local_storage()?.get_item(&format!("mimamori.{key}")).ok()?
+}
+
+pub fn clear_pref(key: &str) {
+    if let Some(s) = local_storage() {
+        let _ = s.remove_item(&format!("mimamori.{key}"));
+    }
 }
 
 pub fn set_pref(key: &str, value: &str) {

@@ -6,6 +6,7 @@
 //! [`with`] and re-render when [`Ctx::rev`] moves.
 
 use crate::idb::{self, Write};
+use crate::{crypto, lock};
 use automerge::{ActorId, ChangeHash};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -56,7 +57,6 @@ struct DocMeta {
 type Parsed = (Vec<ChangeHash>, Rc<dyn Any>);
 
 pub struct Store {
-    db: IdbDatabase,
     pub replica: Replica,
     pub session: Option<Session>,
     pub directory: Option<Directory>,
@@ -66,10 +66,16 @@ pub struct Store {
     unwritten: Vec<(String, Vec<u8>)>,
     /// Parsed documents, keyed by id, valid while the heads match.
     parsed: RefCell<HashMap<String, Parsed>>,
+    /// Small sealed values by name (staff reads to report, the evacuation roster …).
+    pub extra: HashMap<String, String>,
 }
 
 thread_local! {
+    static DB: RefCell<Option<IdbDatabase>> = const { RefCell::new(None) };
     static STORE: RefCell<Option<Store>> = const { RefCell::new(None) };
+    /// The last write started: each write waits for the one before, so that writes land
+    /// in the order they were built even though sealing them is asynchronous.
+    static LAST_WRITE: RefCell<Option<js_sys::Promise>> = const { RefCell::new(None) };
 }
 
 #[derive(Debug, Clone)]
@@ -78,6 +84,7 @@ pub enum StoreError {
     Storage(String),
     /// The change could not be made to the document.
     Edit(String),
+    /// The app is locked (no data key in memory) or the store is not open.
     NotReady,
 }
 
@@ -97,7 +104,13 @@ impl From<idb::IdbError> for StoreError {
     }
 }
 
-/// Runs `f` with the store (`None` before it has opened).
+impl From<crypto::CryptoError> for StoreError {
+    fn from(e: crypto::CryptoError) -> Self {
+        StoreError::Storage(e.0)
+    }
+}
+
+/// Runs `f` with the store (`None` while locked or before it has opened).
 pub fn with<R>(f: impl FnOnce(Option<&Store>) -> R) -> R {
     STORE.with(|s| f(s.borrow().as_ref()))
 }
@@ -109,37 +122,112 @@ fn with_mut<R>(f: impl FnOnce(&mut Store) -> R) -> Result<R, StoreError> {
     })
 }
 
-/// Runs `f` with the replica (`None` before the store has opened).
+/// Runs `f` with the replica (`None` while locked or before the store has opened).
 pub fn with_replica<R>(f: impl FnOnce(&mut Replica) -> R) -> Option<R> {
     with_mut(|s| f(&mut s.replica)).ok()
 }
 
 fn db() -> Result<IdbDatabase, StoreError> {
-    with(|s| s.map(|s| s.db.clone())).ok_or(StoreError::NotReady)
+    DB.with(|d| d.borrow().clone()).ok_or(StoreError::NotReady)
+}
+
+fn key() -> Result<web_sys::CryptoKey, StoreError> {
+    lock::data_key().ok_or(StoreError::NotReady)
 }
 
 fn meta_json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
-/// Opens IndexedDB and loads every document into memory.
-pub async fn open() -> Result<(), StoreError> {
-    let db = idb::open().await?;
-    let loaded = idb::load_all(&db).await?;
-    let meta: HashMap<String, String> = loaded.meta.into_iter().collect();
+// What each sealed value is bound to (AES-GCM additional data): a value moved to another
+// place in the database does not open.
+fn chunk_aad(doc: &str) -> Vec<u8> {
+    format!("chunk:{doc}").into_bytes()
+}
+fn doc_aad(doc: &str) -> Vec<u8> {
+    format!("doc:{doc}").into_bytes()
+}
+fn meta_aad(key: &str) -> Vec<u8> {
+    format!("meta:{key}").into_bytes()
+}
 
-    let actor = match meta.get("actor").and_then(|a| hex_decode(a)) {
+const LOCK_KEY: &str = "lock";
+
+/// Opens IndexedDB and reads the lock record (nothing else can be read before unlock).
+/// Data without a lock record cannot be opened by anyone: it is deleted.
+pub async fn open_db() -> Result<Option<lock::LockInfo>, StoreError> {
+    let db = idb::open().await?;
+    let info = idb::get_plain(&db, LOCK_KEY)
+        .await?
+        .and_then(|s| serde_json::from_str::<lock::LockInfo>(&s).ok());
+    if info.is_none() && !idb::is_empty(&db).await? {
+        db.close();
+        idb::delete().await?;
+        let db = idb::open().await?;
+        DB.with(|d| *d.borrow_mut() = Some(db));
+    } else {
+        DB.with(|d| *d.borrow_mut() = Some(db));
+    }
+    lock::set_info(info.clone());
+    Ok(info)
+}
+
+/// Stores the lock record as it is in memory.
+pub async fn save_lock() -> Result<(), StoreError> {
+    let Some(info) = lock::info() else {
+        return Ok(());
+    };
+    let v = meta_json(&info);
+    ordered_write(
+        Vec::new(),
+        Vec::new(),
+        vec![(LOCK_KEY.to_string(), None, Some(v))],
+    )
+    .await
+}
+
+/// Unlocked: loads and opens every document and value into memory.
+pub async fn load() -> Result<(), StoreError> {
+    let db = db()?;
+    let key = key()?;
+    let loaded = idb::load_all(&db).await?;
+
+    // Start every decryption at once (the browser runs them off the main thread), then
+    // collect them in order.
+    let metas: Vec<_> = loaded
+        .sealed
+        .iter()
+        .map(|(k, v)| crypto::start_open(&key, &meta_aad(k), v))
+        .collect();
+    let docs: Vec<_> = loaded
+        .docs
+        .iter()
+        .map(|(id, _, m, chunks, _)| {
+            let aad = chunk_aad(id);
+            (
+                crypto::start_open(&key, &doc_aad(id), m),
+                chunks
+                    .iter()
+                    .map(|c| crypto::start_open(&key, &aad, c))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    let mut meta: HashMap<String, String> = HashMap::new();
+    for ((k, _), p) in loaded.sealed.iter().zip(metas) {
+        match crypto::finish_open(p).await {
+            Ok(v) => {
+                meta.insert(k.clone(), String::from_utf8(v).unwrap_or_default());
+            }
+            Err(e) => leptos::logging::warn!("value {k} could not be opened: {e}"),
+        }
+    }
+
+    let actor = match meta.get("actor").and_then(|a| crypto::unhex(a)) {
         Some(bytes) => ActorId::from(bytes),
         None => {
             let a = ActorId::random();
-            idb::write_all(
-                &db,
-                &[Write::Meta {
-                    key: "actor",
-                    value: &a.to_hex_string(),
-                }],
-            )
-            .await?;
+            seal_write(vec![("actor".into(), a.to_hex_string())]).await?;
             a
         }
     };
@@ -154,8 +242,26 @@ pub async fn open() -> Result<(), StoreError> {
         replica.refused = r;
     }
     let mut compact = Vec::new();
-    for (id, kind, m, chunks, keys) in loaded.docs {
-        let m: DocMeta = serde_json::from_str(&m).unwrap_or_default();
+    'docs: for ((id, kind, _, _, keys), (mp, cps)) in loaded.docs.into_iter().zip(docs) {
+        let m: DocMeta = match crypto::finish_open(mp).await {
+            Ok(m) => serde_json::from_slice(&m).unwrap_or_default(),
+            Err(e) => {
+                leptos::logging::warn!("document {id} could not be opened: {e}");
+                continue;
+            }
+        };
+        let mut chunks = Vec::with_capacity(cps.len());
+        for p in cps {
+            match crypto::finish_open(p).await {
+                Ok(c) => chunks.push(c),
+                // A chunk that does not open stays in storage untouched (nothing is
+                // deleted); the document is left out of memory so the rest works.
+                Err(e) => {
+                    leptos::logging::warn!("document {id} could not be opened: {e}");
+                    continue 'docs;
+                }
+            }
+        }
         let outbox = m.outbox.iter().filter_map(|h| h.parse().ok()).collect();
         match LocalDoc::restore(
             DocKind::from_code(&kind),
@@ -171,23 +277,22 @@ pub async fn open() -> Result<(), StoreError> {
                 }
                 replica.insert(id, d);
             }
-            // A document that cannot be read stays in storage untouched (nothing is
-            // deleted); it is left out of memory so the rest of the app works.
             Err(e) => leptos::logging::warn!("document {id} could not be loaded: {e}"),
         }
     }
+    let take = |k: &str| meta.get(k).cloned();
     let store = Store {
-        db: db.clone(),
         replica,
-        session: meta
-            .get("session")
-            .and_then(|s| serde_json::from_str(s).ok()),
-        directory: meta
-            .get("directory")
-            .and_then(|s| serde_json::from_str(s).ok()),
-        last_sync: meta.get("last_sync").and_then(|s| s.parse().ok()),
+        session: take("session").and_then(|s| serde_json::from_str(&s).ok()),
+        directory: take("directory").and_then(|s| serde_json::from_str(&s).ok()),
+        last_sync: take("last_sync").and_then(|s| s.parse().ok()),
         unwritten: Vec::new(),
         parsed: RefCell::new(HashMap::new()),
+        extra: meta
+            .iter()
+            .filter(|(k, _)| k.starts_with("x."))
+            .map(|(k, v)| (k[2..].to_string(), v.clone()))
+            .collect(),
     };
     STORE.with(|s| *s.borrow_mut() = Some(store));
 
@@ -195,20 +300,11 @@ pub async fn open() -> Result<(), StoreError> {
     for (id, keys) in compact {
         let snap = with_mut(|s| s.replica.get_mut(&id).map(|d| d.snapshot()))?;
         if let Some(snap) = snap {
-            idb::compact(&db, &id, &snap, &keys).await?;
+            let sealed = crypto::seal(&key, &chunk_aad(&id), &snap).await?;
+            idb::compact(&db, &id, &sealed, &keys).await?;
         }
     }
     Ok(())
-}
-
-fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// A document's new bytes and bookkeeping: (kind, chunk, meta JSON).
@@ -238,53 +334,174 @@ fn persist_writes(s: &mut Store, ids: &BTreeSet<String>) -> Vec<(String, Option<
     out
 }
 
-/// Writes documents `ids` and the given meta entries in one IndexedDB transaction.
+/// A sealed document write: (id, Some((kind, sealed chunk or empty, sealed meta))) or
+/// (id, None) to delete it.
+type SealedDoc = (String, Option<(String, Vec<u8>, Vec<u8>)>);
+/// A meta write: (key, sealed value, plain value); neither means delete.
+type MetaWrite = (String, Option<Vec<u8>>, Option<String>);
+
+/// Writes in the order callers started them (see `LAST_WRITE`), in one transaction.
+async fn ordered_write(
+    chunks: Vec<(String, Vec<u8>)>,
+    docs: Vec<SealedDoc>,
+    meta: Vec<MetaWrite>,
+) -> Result<(), StoreError> {
+    ordered(async move {
+        let db = db()?;
+        let mut writes = Vec::new();
+        for (doc, bytes) in &chunks {
+            writes.push(Write::Chunk { doc, bytes });
+        }
+        for (id, d) in &docs {
+            match d {
+                Some((kind, chunk, m)) => {
+                    if !chunk.is_empty() {
+                        writes.push(Write::Chunk {
+                            doc: id,
+                            bytes: chunk,
+                        });
+                    }
+                    writes.push(Write::Doc { id, kind, meta: m });
+                }
+                None => writes.push(Write::DeleteDoc { id }),
+            }
+        }
+        for (k, sealed, plain) in &meta {
+            writes.push(match (sealed, plain) {
+                (Some(v), _) => Write::Meta { key: k, value: v },
+                (None, Some(v)) => Write::PlainMeta { key: k, value: v },
+                (None, None) => Write::DeleteMeta { key: k },
+            });
+        }
+        Ok(idb::write_all(&db, &writes).await?)
+    })
+    .await
+}
+
+/// Runs `f` after every write started before it has finished.
+async fn ordered<F: std::future::Future<Output = Result<(), StoreError>>>(
+    f: F,
+) -> Result<(), StoreError> {
+    let mut resolve: Option<js_sys::Function> = None;
+    let mine = js_sys::Promise::new(&mut |r, _| resolve = Some(r));
+    let before = LAST_WRITE.with(|l| l.borrow_mut().replace(mine));
+    if let Some(p) = before {
+        let _ = wasm_bindgen_futures::JsFuture::from(p).await;
+    }
+    let r = f.await;
+    if let Some(done) = resolve {
+        let _ = done.call0(&wasm_bindgen::JsValue::NULL);
+    }
+    r
+}
+
+/// Seals meta values and writes them.
+async fn seal_write(meta: Vec<(String, String)>) -> Result<(), StoreError> {
+    let key = key()?;
+    let started: Vec<_> = meta
+        .iter()
+        .map(|(k, v)| crypto::start_seal(&key, &meta_aad(k), v.as_bytes()))
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::new();
+    for ((k, _), s) in meta.into_iter().zip(started) {
+        out.push((k, Some(crypto::finish_seal(s).await?), None));
+    }
+    ordered_write(Vec::new(), Vec::new(), out).await
+}
+
+/// Writes documents `ids` and the given meta entries in one IndexedDB transaction, every
+/// value sealed with the data key; the lock record's unsent count goes with them.
 async fn persist(
     ids: BTreeSet<String>,
     meta: Vec<(&'static str, String)>,
 ) -> Result<(), StoreError> {
-    let db = db()?;
-    let (docs, retry) = with_mut(|s| {
+    let key = key()?;
+    let (docs, retry, unsent) = with_mut(|s| {
         let docs = persist_writes(s, &ids);
-        (docs, std::mem::take(&mut s.unwritten))
+        (docs, std::mem::take(&mut s.unwritten), s.replica.pending())
     })?;
-    let mut writes = Vec::new();
-    for (doc, bytes) in &retry {
-        writes.push(Write::Chunk { doc, bytes });
-    }
-    for (id, d) in &docs {
-        match d {
-            Some((kind, bytes, m)) => {
-                if !bytes.is_empty() {
-                    writes.push(Write::Chunk { doc: id, bytes });
-                }
-                writes.push(Write::Doc { id, kind, meta: m });
+    lock::update(|i| i.unsent = unsent);
+    let lock_value = lock::info().map(|i| meta_json(&i));
+    // Seal everything, all at once.
+    let result: Result<(Vec<(String, Vec<u8>)>, Vec<SealedDoc>, Vec<MetaWrite>), StoreError> =
+        async {
+            let mut started = Vec::new();
+            for (doc, bytes) in &retry {
+                started.push((
+                    doc.clone(),
+                    crypto::start_seal(&key, &chunk_aad(doc), bytes)?,
+                ));
             }
-            None => writes.push(Write::DeleteDoc { id }),
-        }
-    }
-    for (k, v) in &meta {
-        writes.push(Write::Meta { key: k, value: v });
-    }
-    match idb::write_all(&db, &writes).await {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            // Keep the bytes in memory so that the next write carries them.
-            let mut lost: Vec<(String, Vec<u8>)> = retry;
-            for (id, d) in docs {
-                if let Some((_, bytes, _)) = d
-                    && !bytes.is_empty()
-                {
-                    lost.push((id, bytes));
-                }
+            let mut sealed_docs = Vec::new();
+            for (id, d) in &docs {
+                sealed_docs.push(match d {
+                    Some((kind, bytes, m)) => Some((
+                        kind.clone(),
+                        if bytes.is_empty() {
+                            None
+                        } else {
+                            Some(crypto::start_seal(&key, &chunk_aad(id), bytes)?)
+                        },
+                        crypto::start_seal(&key, &doc_aad(id), m.as_bytes())?,
+                    )),
+                    None => None,
+                });
             }
-            let _ = with_mut(|s| {
-                lost.append(&mut s.unwritten);
-                s.unwritten = lost;
-            });
-            Err(e.into())
+            let metas: Vec<_> = meta
+                .iter()
+                .map(|(k, v)| crypto::start_seal(&key, &meta_aad(k), v.as_bytes()))
+                .collect::<Result<_, _>>()?;
+            // Chunks that failed to store before: extra chunks of their documents.
+            let mut out_chunks = Vec::new();
+            for (doc, s) in started {
+                out_chunks.push((doc, crypto::finish_seal(s).await?));
+            }
+            let mut out_docs: Vec<SealedDoc> = Vec::new();
+            for ((id, _), d) in docs.iter().zip(sealed_docs) {
+                out_docs.push(match d {
+                    Some((kind, chunk, m)) => {
+                        let chunk = match chunk {
+                            Some(c) => crypto::finish_seal(c).await?,
+                            None => Vec::new(),
+                        };
+                        (
+                            id.clone(),
+                            Some((kind, chunk, crypto::finish_seal(m).await?)),
+                        )
+                    }
+                    None => (id.clone(), None),
+                });
+            }
+            let mut out_meta: Vec<MetaWrite> = Vec::new();
+            for ((k, _), s) in meta.iter().zip(metas) {
+                out_meta.push((k.to_string(), Some(crypto::finish_seal(s).await?), None));
+            }
+            if let Some(v) = &lock_value {
+                out_meta.push((LOCK_KEY.to_string(), None, Some(v.clone())));
+            }
+            Ok((out_chunks, out_docs, out_meta))
         }
+        .await;
+    let written = match result {
+        Ok((c, d, m)) => ordered_write(c, d, m).await,
+        Err(e) => Err(e),
+    };
+    if written.is_err() {
+        // Keep the bytes in memory so that the next write carries them.
+        let mut lost: Vec<(String, Vec<u8>)> = retry;
+        for (id, d) in docs {
+            if let Some((_, bytes, _)) = d
+                && !bytes.is_empty()
+            {
+                lost.push((id, bytes));
+            }
+        }
+        let _ = with_mut(|s| {
+            lost.append(&mut s.unwritten);
+            s.unwritten = lost;
+        });
     }
+    written
 }
 
 /// Runs `f` in one transaction on document `id` and waits until the change is durable.
@@ -309,7 +526,14 @@ pub async fn save<R>(
     Ok(r)
 }
 
-/// Stores the session and directory after a log-in.
+/// An empty store for a user who has just set their PIN (the data key is in memory).
+pub async fn start_new(session: Session) -> Result<(), StoreError> {
+    save_lock().await?;
+    load().await?;
+    set_session(Some(session)).await
+}
+
+/// Stores the session after a log-in.
 pub async fn set_session(session: Option<Session>) -> Result<(), StoreError> {
     let v = meta_json(&session);
     with_mut(|s| s.session = session)?;
@@ -322,12 +546,26 @@ pub async fn set_directory(dir: Directory) -> Result<(), StoreError> {
     persist(BTreeSet::new(), vec![("directory", v)]).await
 }
 
-/// After a sync round: persist what changed, the cursor and the refused set.
+/// A small sealed value by name (kept in memory in `Store::extra` too).
+pub async fn set_extra(name: &'static str, value: String) -> Result<(), StoreError> {
+    let key: &'static str = match name {
+        "reads" => "x.reads",
+        "roster" => "x.roster",
+        "draft" => "x.draft",
+        _ => return Err(StoreError::Edit(format!("unknown value {name}"))),
+    };
+    with_mut(|s| s.extra.insert(name.to_string(), value.clone()))?;
+    persist(BTreeSet::new(), vec![(key, value)]).await
+}
+
+/// After a sync round: persist what changed, the cursor and the refused set; the server
+/// was reached, so the stale-device lock moves on.
 pub async fn after_sync(touched: BTreeSet<String>, now: f64) -> Result<(), StoreError> {
     let (cursor, refused) = with_mut(|s| {
         s.last_sync = Some(now);
         (meta_json(&s.replica.cursor), meta_json(&s.replica.refused))
     })?;
+    lock::touched_server(now);
     persist(
         touched,
         vec![
@@ -339,17 +577,21 @@ pub async fn after_sync(touched: BTreeSet<String>, now: f64) -> Result<(), Store
     .await
 }
 
-/// Deletes everything of this device (log-out): memory, IndexedDB and the tile cache.
+/// Deletes everything of this device (log-out, revocation, too many PINs): the keys in
+/// memory, the documents, IndexedDB and the tile cache. What is left on the disk of the
+/// deleted database was sealed with a key that no longer exists anywhere.
 pub async fn wipe() -> Result<(), StoreError> {
-    let db = db()?;
     STORE.with(|s| *s.borrow_mut() = None);
-    db.close();
+    lock::forget();
+    if let Some(db) = DB.with(|d| d.borrow_mut().take()) {
+        db.close();
+    }
     idb::delete().await?;
     // The map tiles this user looked at hint at where they work: they go too.
     if let Some(caches) = web_sys::window().and_then(|w| w.caches().ok()) {
         let _ = wasm_bindgen_futures::JsFuture::from(caches.delete("mimamori-tiles")).await;
     }
-    open().await
+    open_db().await.map(|_| ())
 }
 
 impl Store {

@@ -7,7 +7,8 @@ use crate::net::{self, NetError};
 use crate::state::Ctx;
 use crate::store::{self, APP_VERSION};
 use leptos::prelude::*;
-use shared::api::Directory;
+use shared::api::{Directory, ReadEvent, ReadReport};
+use shared::codes::Role;
 use shared::sync::{SyncRequest, SyncResponse};
 use std::cell::Cell;
 use std::collections::BTreeSet;
@@ -97,14 +98,22 @@ async fn run(ctx: Ctx) {
             }
         }
     }
+    let reached = result.is_ok();
     match result {
         Ok(()) => {}
         Err(NetError::Offline) => ctx.sync.update(|s| s.online = false),
+        // Signed out by the office or by the user from another phone: nothing stays.
+        Err(NetError::Api(401, e)) if e.error == "revoked" => {
+            crate::wipe_and_restart("revoked").await
+        }
         Err(NetError::Api(401, _)) => ctx.sync.update(|s| s.session_ended = true),
         Err(NetError::Api(_, e)) => ctx.sync.update(|s| s.error = Some(e.message)),
         Err(NetError::Storage(e)) => ctx.sync.update(|s| s.error = Some(e)),
     }
     ctx.sync.update(|s| s.syncing = false);
+    if reached {
+        after_contact(&token).await;
+    }
     refresh_status(ctx);
     if changed_any {
         ctx.bump();
@@ -171,4 +180,59 @@ async fn fetch_directory(token: &str) -> Result<(), NetError> {
     store::set_directory(dir)
         .await
         .map_err(|e| NetError::Storage(e.to_string()))
+}
+
+/// After a sync that reached the server: the PIN proof if the server does not have it
+/// yet, staff reads of person records to record, the lock record's new deadline.
+async fn after_contact(token: &str) {
+    if crate::lock::info().is_some_and(|i| !i.pin_registered) {
+        let ok = crate::lock::register_pin(token).await;
+        crate::lock::update(|i| i.pin_registered = ok);
+    }
+    report_reads(token).await;
+    let _ = store::save_lock().await;
+}
+
+/// Person records a staff member opened on this phone, to be recorded in the audit log.
+pub fn note_read(doc: &str) {
+    let staff = store::with(|s| {
+        s.and_then(|s| s.user())
+            .is_some_and(|u| u.has_role(&Role::Staff) || u.has_role(&Role::Admin))
+    });
+    if !staff {
+        return;
+    }
+    let mut reads = queued_reads();
+    reads.reads.push(ReadEvent {
+        doc: doc.to_string(),
+        at: store::now_ms() as i64,
+    });
+    let v = serde_json::to_string(&reads).unwrap_or_default();
+    leptos::task::spawn_local(async move {
+        let _ = store::set_extra("reads", v).await;
+    });
+}
+
+fn queued_reads() -> ReadReport {
+    store::with(|s| {
+        s.and_then(|s| s.extra.get("reads"))
+            .and_then(|r| serde_json::from_str(r).ok())
+    })
+    .unwrap_or_default()
+}
+
+async fn report_reads(token: &str) {
+    let reads = queued_reads();
+    if reads.reads.is_empty() {
+        return;
+    }
+    let sent = reads.reads.len();
+    let r: Result<serde_json::Value, NetError> =
+        net::json("POST", "/api/reads", Some(token), Some(&reads)).await;
+    // Sent (or refused for good): drop what was sent, keep what came in meanwhile.
+    if matches!(r, Ok(_) | Err(NetError::Api(400 | 403, _))) {
+        let mut now = queued_reads();
+        now.reads.drain(..sent.min(now.reads.len()));
+        let _ = store::set_extra("reads", serde_json::to_string(&now).unwrap_or_default()).await;
+    }
 }

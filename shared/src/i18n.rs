@@ -200,6 +200,35 @@ messages! {
     DeviceSignedOut => "その端末をログアウトさせました", "That device was logged out";
     NeedsSignal => "電波のある所でもう一度押してください", "Please try again where there is signal";
     LoginAgain => "ログインし直す", "Log in again";
+    // The app lock (PIN).
+    PinSetupTitle => "PIN（暗証番号）を決めます", "Choose a PIN";
+    PinSetupHelp => "この端末の記録は暗号化して保存します。開くときにこの PIN を使います。4〜8けたの数字で、1234 や 1111 のような番号は使えません。", "The records on this device are kept encrypted. You open them with this PIN: 4 to 8 digits, not 1234 or 1111.";
+    PinLabel => "PIN（4〜8けたの数字）", "PIN (4 to 8 digits)";
+    PinAgain => "もう一度 同じ PIN", "The same PIN again";
+    PinTooEasy => "4〜8けたの数字で、かんたんすぎない番号にしてください", "Use 4 to 8 digits, not an easy run like 1234 or 1111";
+    PinMismatch => "2回目の PIN が1回目とちがいます", "The two PINs differ";
+    PinSave => "この PIN にする", "Use this PIN";
+    PinWorking => "準備しています…", "Preparing…";
+    LockedTitle => "ロック中", "Locked";
+    LockedHello => "{name}さん、PIN を入れてください", "{name}, enter your PIN";
+    UnlockButton => "開く", "Open";
+    Unlocking => "確認しています…", "Checking…";
+    PinWrong => "PIN がちがいます。あと{n}回まちがえると、この端末の記録は消えます。", "Wrong PIN. After {n} more wrong tries the records on this device are deleted.";
+    PinLastTry => "次にまちがえると、この端末の記録は消えます（まだ送信していない記録{n}件も消えます）。", "One more wrong PIN deletes the records on this device (including {n} not sent yet).";
+    UnlockNeedsSignal => "しばらくサーバーにつながっていないため、電波のある所で開いてください。", "This device has not reached the server for a while: open it where there is signal.";
+    ForgotPin => "PIN を忘れた・別の人がログインする", "Forgot the PIN / someone else logs in";
+    ForgotPinConfirm => "この端末の記録を消して、ログインからやり直します。まだ送信していない記録が{n}件あります（消えます）。続けますか？", "This deletes the records on this device and starts again from log-in. {n} records are not sent yet and will be lost. Continue?";
+    WipedPin => "PIN を何回もまちがえたため、この端末の記録を消しました。ログインしてください。", "Too many wrong PINs: the records on this device were deleted. Please log in.";
+    WipedRevoked => "この端末はログアウトされたため、記録を消しました。", "This device was signed out, so its records were deleted.";
+    LockNow => "今すぐロックする", "Lock now";
+    IdleLock => "さわらないと自動でロックするまで", "Lock automatically after no use for";
+    Minutes => "{n}分", "{n} min";
+    ChangePin => "PIN を変える", "Change the PIN";
+    CurrentPin => "今の PIN", "Current PIN";
+    NewPin => "新しい PIN", "New PIN";
+    PinChanged => "PIN を変えました", "The PIN was changed";
+    PinWrongPlain => "PIN がちがいます", "Wrong PIN";
+    DraftRestored => "ロックする前に書いていた内容を戻しました", "What you were writing before the lock is back";
     LogoutLosesUnsent => "まだ送信していない記録が{n}件あります。ログアウトすると消えます。ログアウトしますか？", "{n} records are not sent yet and will be lost. Log out anyway?";
     // 支え合いマップ (support map).
     MapNone => "あなたの地区の支え合いマップはまだありません", "There is no support map for your district yet";

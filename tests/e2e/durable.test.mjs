@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { startServer, browser, phone, login, pending, until, sql, tileServer } from './harness.mjs';
+import { startServer, browser, phone, login, pending, until, sql, tileServer, unlock, reopen } from './harness.mjs';
 
 /** Debian's Chromium as its own process on a profile directory, so the test can kill it. */
 async function launchOwn(profile) {
@@ -57,6 +57,7 @@ test('a visit saved with no signal survives the browser being killed right after
     await srv.stop();
     c = await launchOwn(profile);
     await c.page.goto(srv.base + '/');
+    await unlock(c.page);
     await c.page.getByTestId('person-card').filter({ hasText: name.trim() }).click({ timeout: 20000 });
     await c.page.getByTestId('history').getByText('玄関先で少し話した（強制終了の前）').waitFor();
     assert.equal(await c.page.getByTestId('history').locator('li').count(), Math.min(before + 1, 10));
@@ -87,7 +88,7 @@ test('a second tab of the app says to use the first one and opens nothing', asyn
     assert.equal(await second.getByTestId('person-card').count(), 0);
     // Closing the first tab frees the app for the other.
     await p.page.close();
-    await second.reload();
+    await reopen(second);
     await second.getByTestId('person-card').first().waitFor({ timeout: 20000 });
     await p.ctx.close();
   } finally {

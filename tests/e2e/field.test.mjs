@@ -4,7 +4,7 @@
 // plain Japanese without losing what was typed.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, browser, phone, login, pending, sql, until, admin, PASSWORD } from './harness.mjs';
+import { startServer, browser, phone, login, pending, sql, until, admin, PASSWORD, reopen } from './harness.mjs';
 
 let srv;
 let b;
@@ -83,10 +83,10 @@ test('offline: three visits and a session\'s attendance survive a reload and rea
   const marked = await members.nth(0).getAttribute('data-name');
 
   // A reload with no signal: the app and every record are still there.
-  await vol.page.reload();
+  await reopen(vol.page);
   await vol.page.getByTestId('history').getByText('庭の柿の話をした').waitFor({ timeout: 20000 });
   assert.equal(await pending(vol.page), 3);
-  await leader.page.reload();
+  await reopen(leader.page);
   await leader.page.getByTestId('member').first().waitFor({ timeout: 20000 });
   assert.equal(await leader.page.getByTestId('member').filter({ hasText: marked }).getByTestId('present').getAttribute('aria-pressed'), 'true');
   assert.equal(await leader.page.getByTestId('guests').getByTestId('count').textContent(), '1');
@@ -144,11 +144,11 @@ test('two co-leaders take attendance offline: marks merge, a disagreement is sho
   for (const p of [a, c, a]) {
     await p.ctx.setOffline(false);
     await until(async () => (await pending(p.page)) === 0, 'sent');
-    await p.page.reload();
+    await reopen(p.page);
     await until(async () => (await p.page.getByTestId('last-sync').textContent()).includes('最終同期'), 'synced');
     await until(async () => (await pending(p.page)) === 0, 'sent after reload');
   }
-  await c.page.reload();
+  await reopen(c.page);
   await until(async () => (await c.page.getByTestId('last-sync').textContent()).includes('最終同期'), 'synced');
 
   for (const p of [a, c]) {
@@ -164,7 +164,7 @@ test('two co-leaders take attendance offline: marks merge, a disagreement is sho
   await a.page.getByTestId('conflict').getByRole('button', { name: '「出席」にする' }).click();
   await until(async () => (await a.page.getByTestId('conflicts').count()) === 0, 'the conflict resolved on A');
   await until(async () => (await pending(a.page)) === 0, 'the choice sent');
-  await c.page.reload();
+  await reopen(c.page);
   await until(async () => (await c.page.getByTestId('member').count()) >= 3, 'the roster on C');
   await until(async () => (await c.page.getByTestId('conflicts').count()) === 0, 'the conflict gone on C');
   assert.equal(await c.page.getByTestId('member').filter({ hasText: x }).getByTestId('present').getAttribute('aria-pressed'), 'true');
@@ -256,7 +256,7 @@ test('settings: larger text and English stay after a reload', async () => {
   assert.ok(await rootSize() > before * 1.3, 'the text is larger');
   await p.page.getByTestId('lang-en').click();
   await p.page.getByTestId('nav-today').getByText("Today's visits").waitFor();
-  await p.page.reload();
+  await reopen(p.page);
   await p.page.getByTestId('nav-today').getByText("Today's visits").waitFor({ timeout: 20000 });
   assert.equal(await p.page.evaluate(() => document.documentElement.lang), 'en');
   assert.ok(await rootSize() > before * 1.3, 'still larger after a reload');
@@ -346,7 +346,7 @@ test('changing the password in 設定 signs out the other phone at its next sync
   await form.getByRole('button', { name: '変更する' }).click();
   await until(async () => (await a.page.getByTestId('notice').textContent()).startsWith('パスワードを変えました'), 'changed');
   // The other phone finds out at its next sync.
-  await c.page.reload();
+  await reopen(c.page);
   await c.page.getByTestId('session-ended').waitFor({ timeout: 20000 });
   assert.deepEqual([...a.errors, ...c.errors], []);
   await a.ctx.close();

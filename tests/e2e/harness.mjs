@@ -126,6 +126,7 @@ export async function login(page, base, loginId) {
   await page.getByLabel('ログインID').fill(loginId);
   await page.getByLabel('パスワード').fill(PASSWORD);
   await page.getByRole('button', { name: 'ログインする' }).click();
+  await setPin(page);
   await page.getByTestId('sync').waitFor();
   await until(async () => (await page.getByTestId('last-sync').textContent()).includes('最終同期'), 'first sync', 60000);
   // The service worker controls the page, so a reload works offline.
@@ -135,6 +136,29 @@ export async function login(page, base, loginId) {
       await new Promise((r) => navigator.serviceWorker.addEventListener('controllerchange', r, { once: true }));
     }
   });
+}
+
+/** The PIN every test user chooses after logging in. */
+export const PIN = '2580';
+
+/** Chooses the PIN after a first log-in (the screen that follows it). */
+export async function setPin(page, pin = PIN) {
+  await page.getByLabel('PIN（4〜8けたの数字）').fill(pin, { timeout: 20000 });
+  await page.getByLabel('もう一度 同じ PIN').fill(pin);
+  await page.getByRole('button', { name: 'この PIN にする' }).click();
+}
+
+/** Opens the locked app with the PIN (after a reload, a restart or the idle lock). */
+export async function unlock(page, pin = PIN) {
+  await page.getByLabel('PIN（4〜8けたの数字）').fill(pin, { timeout: 20000 });
+  await page.getByRole('button', { name: '開く' }).click();
+  await page.getByTestId('sync').waitFor({ timeout: 20000 });
+}
+
+/** Reloads the page and unlocks it again. */
+export async function reopen(page, pin = PIN) {
+  await page.reload();
+  await unlock(page, pin);
 }
 
 /** The 未送信 count the indicator shows. */

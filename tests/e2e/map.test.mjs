@@ -3,7 +3,7 @@
 // after sync a second phone sees them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, browser, phone, login, pending, tileServer, until } from './harness.mjs';
+import { startServer, browser, phone, login, pending, tileServer, until, reopen } from './harness.mjs';
 
 test('support map: add places and a link offline; another phone sees them after sync', async () => {
   const tiles = await tileServer();
@@ -62,7 +62,7 @@ test('support map: add places and a link offline; another phone sees them after 
     assert.equal(await pending(a.page), 3);
 
     // Reload with no signal: the map, its marks and the tiles seen before are all there.
-    await a.page.reload();
+    await reopen(a.page);
     await a.page.getByTestId('nav-map').click();
     await a.page.locator('[data-testid=place][data-label="鈴木さん宅"]').waitFor({ timeout: 20000 });
     assert.equal(await a.page.getByTestId('link').count(), 1);

@@ -37,22 +37,29 @@ pub fn Login() -> impl IntoView {
                 net::json("POST", "/api/login", None, Some(&req)).await;
             match r {
                 Ok(resp) => {
-                    // Another user's data never stays on a device someone else signs in to.
-                    // The owner is whoever the stored session or directory names; data
-                    // (or a cursor) with neither is treated as someone else's.
-                    let same_user = store::with(|s| {
-                        let Some(s) = s else { return true };
-                        let owner = s
-                            .user()
-                            .or(s.directory.as_ref().map(|d| &d.user))
-                            .map(|u| u.id.clone());
-                        match owner {
-                            Some(id) => id == resp.user.id,
-                            None => s.replica.ids().next().is_none() && s.replica.cursor.is_none(),
+                    // Signed in again on a phone that is open (the password was changed
+                    // elsewhere): the same user keeps their data, wrapped for the new sign-in.
+                    let unlocked_as =
+                        store::with(|s| s.and_then(|s| s.user().map(|u| u.id.clone())));
+                    if unlocked_as.as_deref() == Some(resp.user.id.as_str()) {
+                        let now = store::now_ms();
+                        let ok = crate::lock::rewrap(&resp, now).await.is_ok()
+                            && store::save_lock().await.is_ok()
+                            && store::set_session(Some(Session::from(resp))).await.is_ok();
+                        if ok {
+                            password.set(String::new());
+                            ctx.sync.update(|s| s.session_ended = false);
+                            ctx.signed_in.set(true);
+                            crate::sync::request(ctx);
+                        } else {
+                            error.set(Some(Msg::SaveFailed));
                         }
-                    });
-                    if !same_user {
-                        // The previous user's unsent records would go with the wipe: ask.
+                        busy.set(false);
+                        return;
+                    }
+                    if unlocked_as.is_some() {
+                        // Another user's data never stays on a device someone else signs
+                        // in to; their unsent records would go with it: ask.
                         let unsent = store::with(|s| s.map_or(0, |s| s.replica.pending()));
                         if unsent > 0 {
                             let text = ctx.tf(Msg::LoginWipesUnsent, &[("n", &unsent.to_string())]);
@@ -63,17 +70,17 @@ pub fn Login() -> impl IntoView {
                                 return;
                             }
                         }
-                        let _ = store::wipe().await;
                     }
-                    if store::set_session(Some(Session::from(resp))).await.is_ok() {
-                        password.set(String::new());
-                        ctx.sync.update(|s| s.session_ended = false);
-                        ctx.signed_in.set(true);
-                        crate::state::go(&crate::state::Route::Home);
-                        crate::sync::request(ctx);
-                    } else {
+                    // A first sign-in on this phone (or after someone else): nothing of
+                    // anyone else stays; then the PIN that will open this user's data.
+                    if store::wipe().await.is_err() {
                         error.set(Some(Msg::SaveFailed));
+                        busy.set(false);
+                        return;
                     }
+                    password.set(String::new());
+                    ctx.signed_in.set(false);
+                    ctx.pin_setup.set(Some(resp));
                 }
                 Err(NetError::Offline) => error.set(Some(Msg::LoginNeedsSignal)),
                 Err(NetError::Api(429, _)) => error.set(Some(Msg::ErrThrottled)),
@@ -90,6 +97,9 @@ pub fn Login() -> impl IntoView {
             <p class="subtitle">{move || ctx.t(Msg::AppTagline)}</p>
             <form on:submit=submit novalidate>
                 <h2>{move || ctx.t(Msg::LoginTitle)}</h2>
+                <Show when=move || ctx.wiped.get().is_some()>
+                    <p class="warn" role="alert" data-testid="wiped">{move || ctx.wiped.get().map(|m| ctx.t(m))}</p>
+                </Show>
                 <div class="field">
                     <label for="login">{move || ctx.t(Msg::LoginId)}</label>
                     <input id="login" name="login" autocomplete="username" autocapitalize="none"

@@ -1,5 +1,6 @@
 //! The screens, one module each; [`screen`] picks one for the route.
 
+pub mod lock;
 pub mod login;
 pub mod map;
 pub mod person;

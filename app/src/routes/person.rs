@@ -55,6 +55,8 @@ fn quick_visit(outcome: Outcome, condition: Option<Condition>) -> Visit {
 #[component]
 pub fn PersonPage(id: String) -> impl IntoView {
     let ctx = use_ctx();
+    // A staff member opening a record is recorded in the audit log (sent with the next sync).
+    crate::sync::note_read(&id);
     let doc = id.clone();
     let data = Memo::new(move |_| {
         ctx.rev.track();

@@ -1,6 +1,7 @@
 //! 設定: text size, language, who is signed in, log-out.
 
 use crate::net::NetError;
+use crate::routes::lock::PinInput;
 use crate::state::{TEXT_SIZES, set_pref, use_ctx};
 use crate::store;
 use crate::ui::TextField;
@@ -34,14 +35,8 @@ pub fn Settings() -> impl IntoView {
                 let _: Result<serde_json::Value, _> =
                     crate::net::json("POST", "/api/logout", Some(&token), None::<&()>).await;
             }
-            if store::wipe().await.is_err() {
-                ctx.notify(Msg::SaveFailed, false);
-                return;
-            }
-            ctx.signed_in.set(false);
-            ctx.notice.set(None);
-            crate::sync::refresh_status(ctx);
-            ctx.bump();
+            // Everything goes, and the page starts afresh (nothing left in its memory).
+            crate::wipe_and_restart("").await;
         });
     };
     view! {
@@ -76,9 +71,104 @@ pub fn Settings() -> impl IntoView {
         <Show when=move || ctx.storage_at_risk.get()>
             <p class="hint">{move || ctx.t(Msg::StorageMayBeCleared)}</p>
         </Show>
+        <LockSettings/>
         <PasswordForm/>
         <Devices/>
         <button class="big secondary wide" data-testid="logout" on:click=logout>{move || ctx.t(Msg::Logout)}</button>
+    }
+}
+
+/// The app lock: lock now, the idle time, and a new PIN.
+#[component]
+fn LockSettings() -> impl IntoView {
+    let ctx = use_ctx();
+    let idle = RwSignal::new(
+        crate::lock::info().map_or(crate::lock::DEFAULT_IDLE_MINUTES, |i| i.idle_minutes),
+    );
+    let set_idle = move |m: u32| {
+        idle.set(m);
+        crate::lock::update(|i| i.idle_minutes = m);
+        leptos::task::spawn_local(async {
+            let _ = store::save_lock().await;
+        });
+    };
+    let current = RwSignal::new(String::new());
+    let new = RwSignal::new(String::new());
+    let again = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<Msg>);
+    let busy = RwSignal::new(false);
+    let change = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if busy.get_untracked() {
+            return;
+        }
+        let (c, n, a) = (
+            current.get_untracked(),
+            new.get_untracked(),
+            again.get_untracked(),
+        );
+        if c.is_empty() {
+            error.set(Some(Msg::PinWrongPlain));
+            return;
+        }
+        if !crate::lock::pin_ok(&n) {
+            error.set(Some(Msg::PinTooEasy));
+            return;
+        }
+        if n != a {
+            error.set(Some(Msg::PinMismatch));
+            return;
+        }
+        busy.set(true);
+        error.set(None);
+        leptos::task::spawn_local(async move {
+            let token = store::with(|s| s.and_then(|s| s.token()));
+            match crate::lock::change_pin(&c, &n, token).await {
+                Ok(true) => {
+                    if store::save_lock().await.is_ok() {
+                        for s in [current, new, again] {
+                            s.set(String::new());
+                        }
+                        ctx.notify(Msg::PinChanged, true);
+                    } else {
+                        ctx.notify(Msg::SaveFailed, false);
+                    }
+                }
+                Ok(false) => error.set(Some(Msg::PinWrongPlain)),
+                Err(e) => {
+                    leptos::logging::error!("PIN change failed: {e}");
+                    ctx.notify(Msg::SaveFailed, false);
+                }
+            }
+            busy.set(false);
+        });
+    };
+    view! {
+        <button class="big wide" data-testid="lock-now" on:click=move |_| crate::lock_now()>{move || ctx.t(Msg::LockNow)}</button>
+        <div class="field">
+            <span class="label" id="lbl-idle">{move || ctx.t(Msg::IdleLock)}</span>
+            <div class="chips" role="radiogroup" aria-labelledby="lbl-idle">
+                {crate::lock::IDLE_CHOICES.into_iter().map(|m| view! {
+                    <button class="chip" role="radio" data-testid=format!("idle-{m}")
+                        aria-checked=move || (idle.get() == m).to_string()
+                        on:click=move |_| set_idle(m)>
+                        {move || ctx.tf(Msg::Minutes, &[("n", &m.to_string())])}
+                    </button>
+                }).collect_view()}
+            </div>
+        </div>
+        <details class="pin-change">
+            <summary>{move || ctx.t(Msg::ChangePin)}</summary>
+            <form class="form" on:submit=change novalidate data-testid="pin-form">
+                <PinInput id="pin-current" label=Msg::CurrentPin value=current/>
+                <PinInput id="pin-new" label=Msg::NewPin value=new/>
+                <PinInput id="pin-new2" label=Msg::PinAgain value=again/>
+                <Show when=move || error.get().is_some()>
+                    <p class="error" role="alert">{move || error.get().map(|m| ctx.t(m))}</p>
+                </Show>
+                <button type="submit" class="big wide" disabled=move || busy.get()>{move || ctx.t(Msg::ChangeButton)}</button>
+            </form>
+        </details>
     }
 }
 
