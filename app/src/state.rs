@@ -13,12 +13,16 @@ pub enum Route {
     Person(String),
     Visit(String),
     Consult(String),
+    Consent(String),
     Salons,
     Salon(String),
     Session(String, String),
     Member(String),
     Map(Option<String>),
     Settings,
+    Roster,
+    Disaster,
+    Audit,
 }
 
 impl Route {
@@ -30,6 +34,7 @@ impl Route {
             ["person", _] => Route::Person(s(1).unwrap_or_default()),
             ["person", _, "visit"] => Route::Visit(s(1).unwrap_or_default()),
             ["person", _, "consult"] => Route::Consult(s(1).unwrap_or_default()),
+            ["person", _, "consent"] => Route::Consent(s(1).unwrap_or_default()),
             ["salons"] => Route::Salons,
             ["salon", _] => Route::Salon(s(1).unwrap_or_default()),
             ["salon", _, "member"] => Route::Member(s(1).unwrap_or_default()),
@@ -39,6 +44,9 @@ impl Route {
             ["map"] => Route::Map(None),
             ["map", _] => Route::Map(s(1)),
             ["settings"] => Route::Settings,
+            ["roster"] => Route::Roster,
+            ["disaster"] => Route::Disaster,
+            ["audit"] => Route::Audit,
             _ => Route::Home,
         }
     }
@@ -49,6 +57,7 @@ impl Route {
             Route::Person(id) => format!("#/person/{id}"),
             Route::Visit(id) => format!("#/person/{id}/visit"),
             Route::Consult(id) => format!("#/person/{id}/consult"),
+            Route::Consent(id) => format!("#/person/{id}/consent"),
             Route::Salons => "#/salons".into(),
             Route::Salon(id) => format!("#/salon/{id}"),
             Route::Member(id) => format!("#/salon/{id}/member"),
@@ -56,6 +65,9 @@ impl Route {
             Route::Map(None) => "#/map".into(),
             Route::Map(Some(id)) => format!("#/map/{id}"),
             Route::Settings => "#/settings".into(),
+            Route::Roster => "#/roster".into(),
+            Route::Disaster => "#/disaster".into(),
+            Route::Audit => "#/audit".into(),
         }
     }
 }
@@ -241,6 +253,7 @@ mod tests {
             Route::Person("p1".into()),
             Route::Visit("p1".into()),
             Route::Consult("p1".into()),
+            Route::Consent("p1".into()),
             Route::Salons,
             Route::Salon("s1".into()),
             Route::Session("s1".into(), "2026-11-25".into()),
@@ -248,6 +261,9 @@ mod tests {
             Route::Map(None),
             Route::Map(Some("m1".into())),
             Route::Settings,
+            Route::Roster,
+            Route::Disaster,
+            Route::Audit,
         ];
         for r in all {
             assert_eq!(Route::parse(&r.href()), r, "{}", r.href());

@@ -102,6 +102,11 @@ impl Date {
         Date::from_days_since_epoch((ms + 9 * 3_600_000).div_euclid(86_400_000))
     }
 
+    /// Unix milliseconds at the start (00:00) of this day in Japan.
+    pub fn start_unix_ms_jst(self) -> i64 {
+        self.days_since_epoch() * 86_400_000 - 9 * 3_600_000
+    }
+
     pub fn add_days(self, days: i64) -> Date {
         Date::from_days_since_epoch(self.days_since_epoch() + days).unwrap_or(self)
     }
@@ -231,6 +236,16 @@ mod tests {
 
     fn d(s: &str) -> Date {
         Date::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_day_starts_at_midnight_in_japan() {
+        let day = d("2026-04-01");
+        let start = day.start_unix_ms_jst();
+        // 2026-03-31T15:00:00Z
+        assert_eq!(start, 1_774_969_200_000);
+        assert_eq!(Date::from_unix_ms_jst(start), Some(day));
+        assert_eq!(Date::from_unix_ms_jst(start - 1), Some(d("2026-03-31")));
     }
 
     #[test]

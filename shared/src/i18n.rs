@@ -147,6 +147,15 @@ messages! {
     Doctor => "かかりつけ", "Family doctor";
     KitAtHome => "救急医療情報キット", "Emergency medical kit";
     EvacuationListed => "避難行動要支援者", "Needs help to evacuate";
+    ConsentTitle => "同意", "Consent";
+    ConsentWhat => "本人が同意したこと", "What the person agreed to";
+    ConsentNone => "同意の記録はまだありません", "No consent recorded yet";
+    ConsentDate => "同意した日", "Date of consent";
+    ConsentHow => "同意のしかた", "How it was given";
+    ConsentNote => "メモ（同意について）", "Note (about the consent)";
+    ConsentEdit => "同意を記録する", "Record consent";
+    ConsentOn => "{date}・{how}", "{date}, {how}";
+    ViewOnly => "この方の記録は見るだけです（書きこむ権利がありません）", "You may only view this record (no right to write)";
     ConsultFieldLabel => "分野", "Field";
     ConsultTopicLabel => "相談の内容", "Topics";
     ConsultSummary => "相談されたこと", "What was asked";
@@ -200,6 +209,41 @@ messages! {
     DeviceSignedOut => "その端末をログアウトさせました", "That device was logged out";
     NeedsSignal => "電波のある所でもう一度押してください", "Please try again where there is signal";
     LoginAgain => "ログインし直す", "Log in again";
+    // Evacuation roster, disaster mode, audit log.
+    RosterTitle => "避難支援の名簿", "Evacuation roster";
+    RosterHelp => "避難行動要支援者のうち、自主防災組織との共有に同意した方です。", "People who need help to evacuate and agreed to share with the disaster-prevention group.";
+    RosterAsOf => "{time} 時点", "As of {time}";
+    RosterEmpty => "名簿に載っている方はいません", "Nobody is on the roster";
+    RosterOffline => "電波のある所で一度開くと、電波がなくても見られるようになります", "Open this once where there is signal; after that it works without signal too";
+    RosterNoConsent => "同意なし・災害時のため表示", "No consent: shown for the disaster";
+    RosterSupport => "必要な支援", "Help needed";
+    RosterHelper => "避難支援者", "Evacuation helper";
+    RosterShelter => "避難所", "Shelter";
+    DisasterActive => "災害モード中（{district}、{time}まで）：同意のない方も表示しています", "Disaster mode ({district}, until {time}): people without consent are shown too";
+    DisasterTitle => "災害モード", "Disaster mode";
+    DisasterHelp => "災害のとき、地区の避難支援の名簿を、同意のない方も含めて民生委員・自主防災組織に見せます。時間がたつと自動で終わります。すべて記録に残ります。", "In a disaster, shows the district's evacuation roster, including people without consent, to its 民生委員 and disaster-prevention group. It ends by itself after the time chosen; everything is logged.";
+    DisasterDistrict => "地区", "District";
+    DisasterHours => "続ける時間", "For how long";
+    Hours => "{n}時間", "{n} hours";
+    DisasterReason => "理由（例: 台風10号 避難指示）", "Reason (e.g. typhoon evacuation order)";
+    DisasterStart => "災害モードを始める", "Start disaster mode";
+    DisasterConfirm => "{district}で災害モードを始めます。同意のない方の情報も見えるようになります。よろしいですか？", "Start disaster mode in {district}? People without consent become visible too.";
+    DisasterStarted => "災害モードを始めました", "Disaster mode started";
+    DisasterEnd => "終える", "End it";
+    DisasterEnded => "災害モードを終えました", "Disaster mode ended";
+    DisasterList => "これまでの災害モード", "Disaster modes";
+    DisasterUntil => "{start} から {end} まで・{by}", "{start} to {end}, by {by}";
+    DisasterNone => "ありません", "None";
+    AuditTitle => "操作の記録（監査ログ）", "Audit log";
+    AuditAction => "操作", "Action";
+    AuditUser => "だれが", "Who";
+    AuditSince => "この日から", "From this day";
+    AuditAll => "すべて", "All";
+    AuditShow => "表示する", "Show";
+    AuditMore => "もっと見る", "Show more";
+    AuditEmpty => "記録はありません", "No entries";
+    OfficeTools => "事務局の機能", "Office tools";
+    NeedsSignal2 => "電波のある所で使ってください", "Please use this where there is signal";
     // The app lock (PIN).
     PinSetupTitle => "PIN（暗証番号）を決めます", "Choose a PIN";
     PinSetupHelp => "この端末の記録は暗号化して保存します。開くときにこの PIN を使います。4〜8けたの数字で、1234 や 1111 のような番号は使えません。", "The records on this device are kept encrypted. You open them with this PIN: 4 to 8 digits, not 1234 or 1111.";
@@ -298,6 +342,38 @@ const CODE_LABELS: &[(&str, &str, &str, &str)] = &[
     ("frequency", "twice_monthly", "月2回", "Twice a month"),
     ("frequency", "monthly", "月1回", "Monthly"),
     ("frequency", "as_needed", "随時", "As needed"),
+    ("hours", "6", "6時間", "6 hours"),
+    ("hours", "24", "24時間", "24 hours"),
+    ("hours", "72", "72時間（3日）", "72 hours (3 days)"),
+    ("audit", "login", "ログイン", "Log-in"),
+    ("audit", "login_failed", "ログイン失敗", "Failed log-in"),
+    ("audit", "login_throttled", "ログインの制限", "Log-in throttled"),
+    ("audit", "logout", "ログアウト", "Log-out"),
+    ("audit", "device_revoked", "端末をログアウトさせた", "Device signed out"),
+    ("audit", "revoked_device_refused", "ログアウト済みの端末を拒否", "Signed-out device refused"),
+    ("audit", "password_changed", "パスワード変更", "Password changed"),
+    ("audit", "password_change_failed", "パスワード変更の失敗", "Password change failed"),
+    ("audit", "permission_change", "権限の変更", "Permission changed"),
+    ("audit", "person_read", "職員が記録を見た", "Staff opened a record"),
+    ("audit", "roster_read", "名簿を見た", "Roster viewed"),
+    ("audit", "disaster_start", "災害モード開始", "Disaster mode started"),
+    ("audit", "disaster_end", "災害モード終了", "Disaster mode ended"),
+    ("audit", "pin_set", "PIN の設定", "PIN set"),
+    ("audit", "unlock", "PIN で開いた（電波あり）", "Unlocked online"),
+    ("audit", "unlock_failed", "PIN のまちがい", "Wrong PIN"),
+    ("audit", "pin_wipe", "PIN のまちがいで消去", "Wiped after wrong PINs"),
+    ("audit", "sync_refused", "権限のない同期を拒否", "Sync refused (no right)"),
+    ("audit", "write_refused", "見るだけの記録への書き込みを拒否", "Write to a view-only record refused"),
+    ("audit", "foreign_origin", "ほかのサイトからの要求を拒否", "Request from another site refused"),
+    ("audit", "audit_read", "監査ログを見た", "Audit log viewed"),
+    ("audit", "export", "書き出し", "Export"),
+    ("audit", "doc_created", "記録を作った", "Record created"),
+    ("audit", "user_created", "利用者を作った", "User created"),
+    ("audit", "user_disabled", "利用者を止めた", "User disabled"),
+    ("consent_scope", "visits", "訪問を受けること", "Being visited"),
+    ("consent_scope", "share_minsei", "民生委員と共有", "Sharing with the 民生委員"),
+    ("consent_scope", "share_bousai", "自主防災組織と共有（避難の名簿）", "Sharing with the disaster-prevention group (evacuation roster)"),
+    ("consent_scope", "share_houkatsu", "地域包括支援センターと共有", "Sharing with the community support centre"),
     ("consent_method", "written", "書面", "In writing"),
     ("consent_method", "oral", "口頭", "Spoken"),
     ("visit_kind", "visit", "訪問", "Home visit"),

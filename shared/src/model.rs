@@ -158,6 +158,17 @@ pub struct Consent {
     pub note: String,
 }
 
+impl Consent {
+    pub fn validate(&self, today: Date) -> Result<(), Vec<FieldError>> {
+        let mut c = Check::default();
+        if let Some(d) = self.date {
+            c.past_date("date", d, today);
+        }
+        c.max_len("note", &self.note, MAX_NOTE);
+        c.finish()
+    }
+}
+
 /// 訪問記録: one contact with the person.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]

@@ -3,25 +3,45 @@
 pub mod lock;
 pub mod login;
 pub mod map;
+pub mod office;
 pub mod person;
 pub mod salon;
 pub mod settings;
 pub mod today;
 
 use crate::state::Route;
+use shared::codes::Role;
+
+/// Roles that have records of their own to work on (not only the roster).
+const OTHER_ROLES: [Role; 6] = [
+    Role::Admin,
+    Role::Staff,
+    Role::Minsei,
+    Role::Volunteer,
+    Role::SalonLeader,
+    Role::SalonHelper,
+];
 use leptos::prelude::*;
 
 pub fn screen(route: Route) -> AnyView {
     match route {
+        // 自主防災組織: the roster is all they have.
+        Route::Home if office::has_any(&[Role::Bousai]) && !office::has_any(&OTHER_ROLES) => {
+            view! { <office::RosterScreen/> }.into_any()
+        }
         Route::Home => view! { <today::Today/> }.into_any(),
         Route::Person(id) => view! { <person::PersonPage id=id/> }.into_any(),
         Route::Visit(id) => view! { <person::VisitForm id=id/> }.into_any(),
         Route::Consult(id) => view! { <person::ConsultForm id=id/> }.into_any(),
+        Route::Consent(id) => view! { <person::ConsentForm id=id/> }.into_any(),
         Route::Salons => view! { <salon::SalonList/> }.into_any(),
         Route::Salon(id) => view! { <salon::SalonPage id=id/> }.into_any(),
         Route::Session(id, date) => view! { <salon::SessionPage id=id date=date/> }.into_any(),
         Route::Member(id) => view! { <salon::MemberForm id=id/> }.into_any(),
         Route::Map(id) => view! { <map::MapScreen id=id/> }.into_any(),
         Route::Settings => view! { <settings::Settings/> }.into_any(),
+        Route::Roster => view! { <office::RosterScreen/> }.into_any(),
+        Route::Disaster => view! { <office::DisasterScreen/> }.into_any(),
+        Route::Audit => view! { <office::AuditScreen/> }.into_any(),
     }
 }

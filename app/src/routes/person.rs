@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use shared::codes::*;
 use shared::crdt;
 use shared::i18n::{Msg, code_label};
-use shared::model::{Consultation, Person, Visit};
+use shared::model::{Consent, Consultation, Person, Visit};
 use shared::validate::FieldError;
 use shared::watch;
 use std::rc::Rc;
@@ -89,6 +89,7 @@ pub fn PersonPage(id: String) -> impl IntoView {
     let today = store::today();
     let id2 = id.clone();
     let id3 = id.clone();
+    let id4 = id.clone();
     view! {
         <Header title=title/>
         {move || data.get().is_none().then(|| view! { <p class="empty">{ctx.t(Msg::NotOnDevice)}</p> })}
@@ -113,6 +114,9 @@ pub fn PersonPage(id: String) -> impl IntoView {
                 </section>
             }
         })}
+        <Show when=move || !editable && data.with(|d| d.is_some())>
+            <p class="hint" data-testid="view-only">{move || ctx.t(Msg::ViewOnly)}</p>
+        </Show>
         <Show when=move || editable && data.with(|d| d.is_some())>
             <div class="actions">
                 <button class="big ok" data-testid="quick-met" disabled=move || busy.get()
@@ -176,6 +180,29 @@ pub fn PersonPage(id: String) -> impl IntoView {
                     {p.emergency.kit_at_home.then(|| view! { <p>{ctx.t(Msg::KitAtHome)} ": " {p.emergency.kit_location.clone()}</p> })}
                     {p.evacuation.listed.then(|| view! {
                         <p>{ctx.t(Msg::EvacuationListed)} " " {p.evacuation.support_needed.clone()} " " {p.evacuation.shelter.clone()}</p>
+                    })}
+                </section>
+                <section class="consent" data-testid="consent">
+                    <h2>{ctx.t(Msg::ConsentTitle)}</h2>
+                    {
+                        let agreed: Vec<&str> = consent_codes(&p.consent)
+                            .into_iter()
+                            .filter_map(|c| code_label("consent_scope", c, lang))
+                            .collect();
+                        if agreed.is_empty() && p.consent.date.is_none() {
+                            view! { <p>{ctx.t(Msg::ConsentNone)}</p> }.into_any()
+                        } else {
+                            let how = p.consent.method.as_ref().map(|m| m.label(lang).to_string()).unwrap_or_default();
+                            let when = p.consent.date.map(md_full).unwrap_or_default();
+                            view! {
+                                <ul>{agreed.into_iter().map(|a| view! { <li>{a}</li> }).collect_view()}</ul>
+                                <p class="sub">{ctx.tf(Msg::ConsentOn, &[("date", &when), ("how", &how)])}</p>
+                                {(!p.consent.note.is_empty()).then(|| view! { <p class="note">{p.consent.note.clone()}</p> })}
+                            }.into_any()
+                        }
+                    }
+                    {editable.then(|| view! {
+                        <a class="button secondary" href=Route::Consent(id4.clone()).href() data-testid="edit-consent">{ctx.t(Msg::ConsentEdit)}</a>
                     })}
                 </section>
             }
@@ -406,6 +433,98 @@ pub fn ConsultForm(id: String) -> impl IntoView {
                 <TextField label=Msg::FollowupWhatLabel value=followup_what field="followup_what" errors=errors/>
             </Show>
             <button type="submit" class="big wide" data-testid="save" disabled=move || busy.get()>{move || ctx.t(Msg::Save)}</button>
+        </form>
+    }
+}
+
+/// The consent scopes a person agreed to, as `consent_scope` codes.
+fn consent_codes(c: &Consent) -> Vec<&'static str> {
+    [
+        (c.visits, "visits"),
+        (c.share_minsei, "share_minsei"),
+        (c.share_bousai, "share_bousai"),
+        (c.share_houkatsu, "share_houkatsu"),
+    ]
+    .into_iter()
+    .filter_map(|(on, code)| on.then_some(code))
+    .collect()
+}
+
+fn md_full(d: shared::Date) -> String {
+    format!("{}年{}月{}日", d.year(), d.month(), d.day())
+}
+
+/// 同意を記録する: what the person agreed to, when and how (the 避難行動要支援者名簿 is
+/// shared with the 自主防災組織 only with `share_bousai`, outside a disaster).
+#[component]
+pub fn ConsentForm(id: String) -> impl IntoView {
+    let ctx = use_ctx();
+    let today = store::today();
+    let current = person(&id).map(|p| p.0.consent.clone()).unwrap_or_default();
+    let name = person(&id)
+        .map(|p| p.0.profile.name.clone())
+        .unwrap_or_default();
+    let title = Signal::derive(move || format!("{} — {}", name, ctx.t(Msg::ConsentEdit)));
+    let scopes = RwSignal::new(
+        consent_codes(&current)
+            .into_iter()
+            .map(str::to_string)
+            .collect::<Vec<_>>(),
+    );
+    let date = RwSignal::new(current.date.unwrap_or(today).to_string());
+    let method = RwSignal::new(
+        current
+            .method
+            .as_ref()
+            .map_or("written".to_string(), |m| m.code().to_string()),
+    );
+    let note = RwSignal::new(current.note.clone());
+    let errors = RwSignal::new(Vec::<FieldError>::new());
+    let busy = RwSignal::new(false);
+    let editable = store::can_edit(&id);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if busy.get_untracked() || !editable {
+            return;
+        }
+        let mut errs = Vec::new();
+        let d = date_field(&date.get_untracked(), "date", &mut errs);
+        let on = |c: &str| scopes.with_untracked(|s| s.iter().any(|x| x == c));
+        let c = Consent {
+            visits: on("visits"),
+            share_minsei: on("share_minsei"),
+            share_bousai: on("share_bousai"),
+            share_houkatsu: on("share_houkatsu"),
+            date: d,
+            method: Some(ConsentMethod::from_code(&method.get_untracked())),
+            note: note.get_untracked(),
+        };
+        if let Err(mut e) = c.validate(today) {
+            errs.append(&mut e);
+        }
+        if !errs.is_empty() {
+            errors.set(errs);
+            ctx.notify(Msg::FixErrors, false);
+            return;
+        }
+        errors.set(Vec::new());
+        busy.set(true);
+        let doc = id.clone();
+        leptos::task::spawn_local(async move {
+            if save_and_tell(ctx, &doc, move |tx| crdt::save_at(tx, &["consent"], &c)).await {
+                go(&Route::Person(doc));
+            }
+            busy.set(false);
+        });
+    };
+    view! {
+        <Header title=title/>
+        <form class="form" on:submit=submit novalidate data-testid="consent-form">
+            <ChooseMany kind="consent_scope" codes=vec!["visits", "share_minsei", "share_bousai", "share_houkatsu"] selected=scopes label=Msg::ConsentWhat testid="scopes"/>
+            <TextField label=Msg::ConsentDate value=date field="date" errors=errors kind="date" max=today.to_string()/>
+            <ChooseOne kind="consent_method" codes=codes(ConsentMethod::ALL, ConsentMethod::code) selected=method label=Msg::ConsentHow testid="method"/>
+            <TextField label=Msg::ConsentNote value=note field="note" errors=errors multiline=true/>
+            <button type="submit" class="big wide" data-testid="save" disabled=move || busy.get() || !editable>{move || ctx.t(Msg::Save)}</button>
         </form>
     }
 }

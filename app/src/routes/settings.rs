@@ -71,6 +71,13 @@ pub fn Settings() -> impl IntoView {
         <Show when=move || ctx.storage_at_risk.get()>
             <p class="hint">{move || ctx.t(Msg::StorageMayBeCleared)}</p>
         </Show>
+        {crate::routes::office::is_staff().then(|| view! {
+            <section class="office" data-testid="office">
+                <h2>{move || ctx.t(Msg::OfficeTools)}</h2>
+                <a class="button secondary wide" href=crate::state::Route::Disaster.href() data-testid="open-disaster">{move || ctx.t(Msg::DisasterTitle)}</a>
+                <a class="button secondary wide" href=crate::state::Route::Audit.href() data-testid="open-audit">{move || ctx.t(Msg::AuditTitle)}</a>
+            </section>
+        })}
         <LockSettings/>
         <PasswordForm/>
         <Devices/>

@@ -91,6 +91,9 @@ pub fn Today() -> impl IntoView {
     let today = store::today();
     view! {
         <h1 class="screen-title">{move || ctx.t(Msg::Today)}</h1>
+        {crate::routes::office::sees_roster().then(|| view! {
+            <a class="button secondary wide" href=crate::state::Route::Roster.href() data-testid="open-roster">{move || ctx.t(Msg::RosterTitle)}</a>
+        })}
         <Show when=move || ctx.storage_at_risk.get()>
             <p class="hint">{move || ctx.t(Msg::StorageMayBeCleared)}</p>
         </Show>
