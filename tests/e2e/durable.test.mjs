@@ -3,37 +3,10 @@
 // Log-out empties what the app keeps in the browser.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-import { startServer, browser, phone, login, pending, until, sql, tileServer, unlock, reopen } from './harness.mjs';
-
-/** Debian's Chromium as its own process on a profile directory, so the test can kill it. */
-async function launchOwn(profile) {
-  const proc = spawn(process.env.CHROMIUM || '/usr/bin/chromium', [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--remote-debugging-port=0', `--user-data-dir=${profile}`, '--window-size=360,640', 'about:blank',
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const ws = await new Promise((ok, fail) => {
-    let buf = '';
-    proc.stderr.on('data', (d) => {
-      buf += d;
-      const m = buf.match(/DevTools listening on (ws:\/\/\S+)/);
-      if (m) ok(m[1]);
-    });
-    proc.on('exit', (c) => fail(new Error(`chromium exited ${c}: ${buf}`)));
-  });
-  const b = await chromium.connectOverCDP(ws);
-  const ctx = b.contexts()[0];
-  const page = ctx.pages()[0] || await ctx.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  const exited = new Promise((r) => proc.on('exit', r));
-  return { b, ctx, page, errors, kill: async () => { proc.kill('SIGKILL'); await exited; } };
-}
+import { startServer, browser, phone, login, pending, until, sql, tileServer, unlock, reopen, launchOwn } from './harness.mjs';
 
 test('a visit saved with no signal survives the browser being killed right after 保存しました', async () => {
   const srv = await startServer({ demo: true });

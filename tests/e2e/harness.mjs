@@ -1,7 +1,7 @@
 // Test harness: the real server binary on a fresh SQLite database, serving the built PWA,
 // and Debian's Chromium driven by playwright-core.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -105,6 +105,31 @@ export async function browser() {
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
     ],
   });
+}
+
+/** Debian's Chromium as its own process on a profile directory, so the test can kill it. */
+export async function launchOwn(profile) {
+  const proc = spawn(process.env.CHROMIUM || '/usr/bin/chromium', [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--remote-debugging-port=0', `--user-data-dir=${profile}`, '--window-size=360,640', 'about:blank',
+  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const ws = await new Promise((ok, fail) => {
+    let buf = '';
+    proc.stderr.on('data', (d) => {
+      buf += d;
+      const m = buf.match(/DevTools listening on (ws:\/\/\S+)/);
+      if (m) ok(m[1]);
+    });
+    proc.on('exit', (c) => fail(new Error(`chromium exited ${c}: ${buf}`)));
+  });
+  const b = await chromium.connectOverCDP(ws);
+  const ctx = b.contexts()[0];
+  const page = ctx.pages()[0] || await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  const exited = new Promise((r) => proc.on('exit', r));
+  return { b, ctx, page, errors, kill: async () => { proc.kill('SIGKILL'); await exited; } };
 }
 
 /** A phone: a fresh browser context (its own storage) at 360×640, Japanese. */
@@ -221,4 +246,58 @@ export async function unnamedControls(page) {
   return nodes
     .filter((n) => !n.ignored && roles.has(n.role?.value) && !(n.name?.value || '').trim())
     .map((n) => `${n.role.value}#${n.backendDOMNodeId}`);
+}
+
+/** What the app's IndexedDB holds: document count, meta keys, and the plain lock record. */
+export function stored(page) {
+  return page.evaluate(() => new Promise((ok, fail) => {
+    const r = indexedDB.open('mimamori');
+    r.onerror = () => fail(r.error);
+    r.onsuccess = () => {
+      const db = r.result;
+      const names = [...db.objectStoreNames];
+      if (!names.includes('docs')) { db.close(); ok({ docs: 0, meta: [], lock: null }); return; }
+      const t = db.transaction(['docs', 'meta']);
+      const d = t.objectStore('docs').count();
+      const m = t.objectStore('meta').getAllKeys();
+      const l = t.objectStore('meta').get('lock');
+      t.oncomplete = () => { db.close(); ok({ docs: d.result, meta: m.result, lock: l.result ? JSON.parse(l.result) : null }); };
+    };
+  }));
+}
+
+/** Changes fields of the plain lock record (as time passing would, e.g. the secret's deadline). */
+export function patchLock(page, patch) {
+  return page.evaluate((patch) => new Promise((ok, fail) => {
+    const r = indexedDB.open('mimamori');
+    r.onerror = () => fail(r.error);
+    r.onsuccess = () => {
+      const db = r.result;
+      const t = db.transaction(['meta'], 'readwrite');
+      const s = t.objectStore('meta');
+      const g = s.get('lock');
+      g.onsuccess = () => s.put(JSON.stringify({ ...JSON.parse(g.result), ...patch }), 'lock');
+      t.oncomplete = () => { db.close(); ok(); };
+      t.onerror = () => fail(t.error);
+    };
+  }), patch);
+}
+
+/** Every file under `dir` that contains `text` (UTF-8 or UTF-16LE, as browsers store strings). */
+export function filesContaining(dir, text) {
+  const needles = [Buffer.from(text, 'utf8'), Buffer.from(text, 'utf16le')];
+  const hits = [];
+  const walk = (d) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) {
+        let buf;
+        try { buf = readFileSync(p); } catch { continue; }
+        if (needles.some((n) => buf.includes(n))) hits.push(p);
+      }
+    }
+  };
+  walk(dir);
+  return hits;
 }
