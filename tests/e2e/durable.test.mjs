@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, browser, phone, login, pending, until, sql, tileServer, unlock, reopen, launchOwn } from './harness.mjs';
+import { startServer, browser, phone, login, pending, until, sql, tileServer, unlock, reopen, launchOwn, stored } from './harness.mjs';
 
 test('a visit saved with no signal survives the browser being killed right after 保存しました', async () => {
   const srv = await startServer({ demo: true });
@@ -83,28 +83,15 @@ test('log-out empties the app\'s IndexedDB, its tile cache and the page', async 
     await p.page.getByTestId('map').waitFor();
     const cachedTiles = () => p.page.evaluate(async () => (await caches.has('mimamori-tiles')) ? (await (await caches.open('mimamori-tiles')).keys()).length : 0);
     await until(async () => (await cachedTiles()) > 0, 'tiles in the cache');
-    const stored = () => p.page.evaluate(() => new Promise((ok, fail) => {
-      const r = indexedDB.open('mimamori');
-      r.onerror = () => fail(r.error);
-      r.onsuccess = () => {
-        const db = r.result;
-        const names = [...db.objectStoreNames];
-        if (!names.includes('docs')) { db.close(); ok({ docs: 0, meta: [] }); return; }
-        const t = db.transaction(['docs', 'meta']);
-        const d = t.objectStore('docs').count();
-        const m = t.objectStore('meta').getAllKeys();
-        t.oncomplete = () => { db.close(); ok({ docs: d.result, meta: m.result }); };
-      };
-    }));
-    const before = await stored();
+    const before = await stored(p.page);
     assert.ok(before.docs > 10 && before.meta.includes('session'), JSON.stringify(before));
 
     await p.page.getByTestId('nav-settings').click();
     await p.page.getByTestId('logout').click();
     await p.page.getByLabel('ログインID').waitFor();
-    const after = await stored();
+    const after = await stored(p.page);
     assert.equal(after.docs, 0);
-    assert.deepEqual(after.meta.filter((k) => k !== 'actor'), [], 'no session, directory or cursor');
+    assert.deepEqual(after.meta, [], 'no session, directory, cursor or lock record');
     assert.equal(await cachedTiles(), 0);
     assert.ok(!(await p.page.content()).includes(userName), 'the page no longer shows the user');
     const local = await p.page.evaluate(() => Object.keys(localStorage));

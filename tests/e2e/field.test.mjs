@@ -4,7 +4,7 @@
 // plain Japanese without losing what was typed.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, browser, phone, login, pending, sql, until, admin, PASSWORD, reopen } from './harness.mjs';
+import { startServer, browser, phone, login, pending, sql, until, admin, PASSWORD, reopen, enterPin, stored, changePassword } from './harness.mjs';
 
 let srv;
 let b;
@@ -271,7 +271,7 @@ test('settings: larger text and English stay after a reload', async () => {
   await p.ctx.close();
 });
 
-test('a signed-out (revoked) device keeps its unsent visit, says so, and sends it after a new log-in', async () => {
+test('a phone signed out by a password change elsewhere keeps its unsent visit and sends it after the user signs in again', async () => {
   const p = await phone(b);
   await login(p.page, srv.base, 'vol05');
   const volId = userId('vol05');
@@ -282,18 +282,19 @@ test('a signed-out (revoked) device keeps its unsent visit, says so, and sends i
   await p.page.getByTestId('quick-met').click();
   await saved(p.page);
   assert.equal(await pending(p.page), 1);
-  // The office signs the device out while it has no signal.
-  const [[device]] = sql(srv.db, 'SELECT id FROM devices WHERE user_id = ? AND revoked_at IS NULL', [volId]);
-  admin(srv, 'admin', 'revoke', device);
+  // The user changes the password on the office PC while the phone has no signal.
+  await changePassword(srv.base, 'vol05', PASSWORD, 'hanamizuki-2026');
   await p.ctx.setOffline(false);
   await p.page.getByTestId('session-ended').waitFor({ timeout: 20000 });
   assert.equal(await pending(p.page), 1, 'the unsent visit is kept');
   await p.page.getByTestId('relogin').click();
   await p.page.getByLabel('ログインID').fill('vol05');
-  await p.page.getByLabel('パスワード').fill(PASSWORD);
+  await p.page.getByLabel('パスワード').fill('hanamizuki-2026');
   await p.page.getByRole('button', { name: 'ログインする' }).click();
   await until(async () => (await pending(p.page)) === 0, 'sent after the new log-in');
   await until(() => visits() === before + 1, 'the visit in the database');
+  // The data key was wrapped again for the new sign-in: the PIN still opens the phone.
+  await reopen(p.page);
   assert.deepEqual(p.errors, []);
   await p.ctx.close();
 });
@@ -305,16 +306,15 @@ test('another user logging in on a phone with unsent records is asked first; dec
   await p.page.getByTestId('person-card').first().click();
   await p.page.getByTestId('quick-met').click();
   await saved(p.page);
-  const [[device]] = sql(srv.db, 'SELECT id FROM devices WHERE user_id = ? AND revoked_at IS NULL', [userId('vol06')]);
-  admin(srv, 'admin', 'revoke', device);
+  await changePassword(srv.base, 'vol06', PASSWORD, 'hanamizuki-2027');
   await p.ctx.setOffline(false);
   await p.page.getByTestId('session-ended').waitFor({ timeout: 20000 });
   await p.page.getByTestId('relogin').click();
   const asked = [];
   p.page.on('dialog', async (d) => { asked.push(d.message()); await (asked.length === 1 ? d.dismiss() : d.accept()); });
-  const logInAs = async (id) => {
+  const logInAs = async (id, password = PASSWORD) => {
     await p.page.getByLabel('ログインID').fill(id);
-    await p.page.getByLabel('パスワード').fill(PASSWORD);
+    await p.page.getByLabel('パスワード').fill(password);
     await p.page.getByRole('button', { name: 'ログインする' }).click();
   };
   await logInAs('vol07');
@@ -322,7 +322,7 @@ test('another user logging in on a phone with unsent records is asked first; dec
   assert.match(asked[0], /未送信の記録が1件/);
   // Declined: still the log-in screen, and vol06's visit is still on the phone.
   await p.page.getByRole('button', { name: 'ログインする' }).waitFor();
-  await logInAs('vol06');
+  await logInAs('vol06', 'hanamizuki-2027');
   await until(async () => (await pending(p.page).catch(() => -1)) === 0, 'vol06 sends the kept visit');
   assert.equal(asked.length, 1, 'the same user is not asked');
   assert.deepEqual(p.errors, []);
@@ -366,8 +366,11 @@ test('a lost phone is logged out from another one in 設定', async () => {
   await a.page.locator('[data-testid=device][data-this=false]').getByTestId('sign-out-device').click();
   await until(async () => (await a.page.getByTestId('notice').textContent()) === 'その端末をログアウトさせました', 'signed out');
   await a.page.locator('[data-testid=device][data-this=false]').getByText('ログアウト済み').waitFor();
+  // The lost phone, opened with its PIN, deletes everything at its next contact.
   await lost.page.reload();
-  await lost.page.getByTestId('session-ended').waitFor({ timeout: 20000 });
+  await enterPin(lost.page);
+  await lost.page.getByTestId('wiped').waitFor({ timeout: 20000 });
+  assert.equal((await stored(lost.page)).docs, 0);
   assert.deepEqual([...a.errors, ...lost.errors], []);
   await a.ctx.close();
   await lost.ctx.close();

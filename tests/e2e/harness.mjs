@@ -175,9 +175,28 @@ export async function setPin(page, pin = PIN) {
 
 /** Opens the locked app with the PIN (after a reload, a restart or the idle lock). */
 export async function unlock(page, pin = PIN) {
+  await enterPin(page, pin);
+  await page.getByTestId('sync').waitFor({ timeout: 20000 });
+}
+
+/** Types a PIN into the lock screen and presses 開く (without waiting for the app). */
+export async function enterPin(page, pin = PIN) {
   await page.getByLabel('PIN（4〜8けたの数字）').fill(pin, { timeout: 20000 });
   await page.getByRole('button', { name: '開く' }).click();
-  await page.getByTestId('sync').waitFor({ timeout: 20000 });
+}
+
+/** Changes `login`'s password through the API, as the user would on another device. */
+export async function changePassword(base, login, current, next) {
+  const r = await fetch(base + '/api/login', {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ login, password: current, device_name: 'PC' }),
+  });
+  const { token } = await r.json();
+  const c = await fetch(base + '/api/password', {
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ current, new: next }),
+  });
+  if (!c.ok) throw new Error(`password change: ${c.status} ${await c.text()}`);
 }
 
 /** Reloads the page and unlocks it again. */
