@@ -157,6 +157,7 @@ async fn start(ctx: Ctx) {
                 let _ = store::save_lock().await;
             }
             ctx.locked.set(true);
+            mark("mimamori-locked");
         }
         Ok(None) => {}
         Err(e) => {

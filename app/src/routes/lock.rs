@@ -113,7 +113,9 @@ pub fn Unlock() -> impl IntoView {
         busy.set(true);
         error.set(None);
         leptos::task::spawn_local(async move {
+            crate::mark("mimamori-unlock-start");
             let outcome = lock::unlock(&pin.get_untracked(), store::now_ms()).await;
+            crate::mark("mimamori-unlock-end");
             pin.set(String::new());
             match outcome {
                 Outcome::Opened => {
