@@ -79,11 +79,13 @@ pub struct PinSet {
     pub proof: crate::sync::Bytes,
 }
 
-/// `POST /api/unlock`: answered with [`DeviceKeys`], or 403 `wrong_pin` with
-/// `attempts_left`; after [`PIN_ATTEMPTS`] wrong proofs in a row the device is revoked and
-/// its wrapping secret destroyed (401 `revoked` from then on).
+/// `POST /api/unlock` (no device token: on a locked phone the token is itself encrypted
+/// under the data key; the device is named by its id): answered with [`DeviceKeys`], or
+/// 403 `wrong_pin` with `attempts_left`; after [`PIN_ATTEMPTS`] wrong proofs in a row the
+/// device is revoked and its wrapping secret destroyed (401 `revoked` from then on).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct UnlockRequest {
+    pub device_id: String,
     pub proof: crate::sync::Bytes,
 }
 
