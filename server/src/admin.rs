@@ -346,48 +346,112 @@ pub async fn unassign(db: &Db, user: &str, doc: &str) -> anyhow::Result<()> {
     .await
 }
 
-/// Disables a user: every device of theirs is refused from now on.
+/// Disables a user: every device of theirs is refused from now on (401 `revoked`), and
+/// their devices are signed out with their wrapping secrets destroyed.
 pub async fn disable_user(db: &Db, user: &str) -> anyhow::Result<()> {
+    let mut tx = db.begin().await?;
     sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL")
         .bind(now_ms())
         .bind(user.to_string())
-        .execute(db)
+        .execute(&mut *tx)
         .await?;
     let org: String = sqlx::query_scalar("SELECT org_id FROM users WHERE id = $1")
         .bind(user.to_string())
-        .fetch_one(db)
+        .fetch_one(&mut *tx)
         .await?;
-    audit(db, Some(&org), Some(user), None, "user_disabled", None, "").await?;
+    let devices: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM devices WHERE user_id = $1 AND revoked_at IS NULL")
+            .bind(user.to_string())
+            .fetch_all(&mut *tx)
+            .await?;
+    for d in &devices {
+        if auth::revoke_in(&mut tx, d, auth::RevokedReason::Revoked).await? {
+            audit(
+                &mut *tx,
+                Some(&org),
+                Some(user),
+                Some(d),
+                "device_revoked",
+                None,
+                "user disabled",
+            )
+            .await?;
+        }
+    }
+    audit(
+        &mut *tx,
+        Some(&org),
+        Some(user),
+        None,
+        "user_disabled",
+        None,
+        "",
+    )
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 
-/// Signs a device out: its token stops working at once.
-pub async fn revoke_device(db: &Db, device: &str, by: Option<&str>) -> anyhow::Result<bool> {
-    let r = sqlx::query("UPDATE devices SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-        .bind(now_ms())
-        .bind(device.to_string())
-        .execute(db)
+/// How many days a phone of `org` may go without reaching the server before it locks
+/// (`server admin set-lock-days`). Audited.
+pub async fn set_lock_days(db: &Db, org: &str, days: u32) -> anyhow::Result<()> {
+    if !(1..=365).contains(&days) {
+        bail!("the lock period is 1 to 365 days");
+    }
+    let mut tx = db.begin().await?;
+    let r = sqlx::query("UPDATE organisations SET lock_after_days = $1 WHERE id = $2")
+        .bind(i64::from(days))
+        .bind(org.to_string())
+        .execute(&mut *tx)
         .await?;
+    if r.rows_affected() != 1 {
+        bail!("no organisation {org}");
+    }
+    audit(
+        &mut *tx,
+        Some(org),
+        None,
+        None,
+        "lock_days_changed",
+        None,
+        &days.to_string(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Signs a device out: its token stops working at once, its wrapping secret and PIN hash
+/// are destroyed; audited (`device_revoked`, detail `by`). Returns whether it was signed in.
+pub async fn revoke_device(
+    db: &Db,
+    device: &str,
+    why: auth::RevokedReason,
+    by: &str,
+) -> anyhow::Result<bool> {
+    let mut tx = db.begin().await?;
+    let done = auth::revoke_in(&mut tx, device, why).await?;
     let row = sqlx::query(
         "SELECT u.org_id, u.id FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = $1",
     )
     .bind(device.to_string())
-    .fetch_optional(db)
+    .fetch_optional(&mut *tx)
     .await?;
-    if let Some(row) = row {
+    if let Some(row) = row.filter(|_| done) {
         let (org, user): (String, String) = (row.get(0), row.get(1));
         audit(
-            db,
+            &mut *tx,
             Some(&org),
             Some(&user),
             Some(device),
             "device_revoked",
             None,
-            by.unwrap_or("admin"),
+            by,
         )
         .await?;
     }
-    Ok(r.rows_affected() == 1)
+    tx.commit().await?;
+    Ok(done)
 }
 
 /// The devices of a user: (id, name, app version, last seen, revoked).

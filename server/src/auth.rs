@@ -1,6 +1,7 @@
 //! Sign-in: login id + password (Argon2id) gives an opaque device token, kept only as its
-//! SHA-256. Every API call names its device by that token; a revoked device or a disabled
-//! user gets 401, and the refusal is audited.
+//! SHA-256, and the device's wrapping secret (keys.rs). Every API call names its device by
+//! that token; a revoked device or a disabled user gets 401 — `revoked` (wipe) or
+//! `signed_out` (sign in again) by why it was signed out — and the refusal is audited.
 
 use crate::db::{self, Db, audit, now_ms};
 use crate::error::{Error, Result};
@@ -15,19 +16,70 @@ use shared::codes::Role;
 use sqlx::Row;
 
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))
+    hash_secret(password.as_bytes())
 }
 
 pub fn verify_password(password: &str, stored: &str) -> bool {
-    PasswordHash::new(stored).is_ok_and(|h| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &h)
-            .is_ok()
-    })
+    verify_secret(password.as_bytes(), stored)
+}
+
+/// Argon2id (the `argon2` crate's defaults) of a password or a PIN proof, in PHC format.
+pub fn hash_secret(secret: &[u8]) -> anyhow::Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(secret, &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| anyhow::anyhow!("cannot hash the secret: {e}"))
+}
+
+pub fn verify_secret(secret: &[u8], stored: &str) -> bool {
+    PasswordHash::new(stored).is_ok_and(|h| Argon2::default().verify_password(secret, &h).is_ok())
+}
+
+/// Why a device was signed out (`devices.revoked_reason`); it picks the 401 code the device
+/// gets from then on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokedReason {
+    /// The device's own log-out.
+    Logout,
+    /// By its user (from another device) or the office: a lost phone.
+    Revoked,
+    /// The password was changed on another device.
+    Password,
+    /// Too many wrong PINs.
+    Pin,
+}
+
+impl RevokedReason {
+    pub fn code(self) -> &'static str {
+        match self {
+            RevokedReason::Logout => "logout",
+            RevokedReason::Revoked => "revoked",
+            RevokedReason::Password => "password",
+            RevokedReason::Pin => "pin",
+        }
+    }
+
+    /// The answer a device signed out for this reason gets: `signed_out` where its data
+    /// stays (log-out, password changed elsewhere), `revoked` where it must be wiped.
+    /// An unknown reason counts as `revoked`.
+    pub fn refusal(code: Option<&str>) -> Error {
+        match code {
+            Some("logout") => Error::SignedOut("this device was logged out; sign in again".into()),
+            Some("password") => {
+                Error::SignedOut("the password was changed on another device; sign in again".into())
+            }
+            Some("pin") => {
+                Error::Revoked("this device was locked out after too many wrong PINs".into())
+            }
+            _ => Error::Revoked("this device has been signed out by the office or its user".into()),
+        }
+    }
+}
+
+/// 32 random bytes: a device's wrapping secret (keys.rs).
+pub fn new_wrap_secret() -> [u8; 32] {
+    rand::random()
 }
 
 /// A hash no password matches, verified when the login id is unknown so that an unknown
@@ -44,6 +96,33 @@ pub fn new_token() -> String {
     format!("mm1_{}", hex::encode(bytes))
 }
 
+/// One role of a user as the server holds it: the [`Grant`] the app sees, and whether it
+/// lets the user change documents (a view-only grant opens them for reading only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub role: Role,
+    pub district: Option<String>,
+    pub salon: Option<String>,
+    pub can_edit: bool,
+}
+
+impl Membership {
+    pub fn grant(&self) -> Grant {
+        Grant {
+            role: self.role.clone(),
+            district: self.district.clone(),
+            salon: self.salon.clone(),
+        }
+    }
+
+    /// Staff or administrator over the whole organisation.
+    pub fn org_wide(&self) -> bool {
+        matches!(self.role, Role::Admin | Role::Staff)
+            && self.district.is_none()
+            && self.salon.is_none()
+    }
+}
+
 /// Who is calling: the user, their organisation and roles, and the device.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -52,7 +131,7 @@ pub struct Caller {
     pub device_id: String,
     pub login: String,
     pub name: String,
-    pub grants: Vec<Grant>,
+    pub grants: Vec<Membership>,
 }
 
 impl Caller {
@@ -63,29 +142,35 @@ impl Caller {
             name: self.name.clone(),
             org_id: self.org_id.clone(),
             org_name,
-            grants: self.grants.clone(),
+            grants: self.grants.iter().map(Membership::grant).collect(),
         }
     }
 
     pub fn has(&self, role: &Role) -> bool {
         self.grants.iter().any(|g| &g.role == role)
     }
+
+    /// Staff or administrator over the whole organisation.
+    pub fn org_staff(&self) -> bool {
+        self.grants.iter().any(Membership::org_wide)
+    }
 }
 
 pub async fn grants<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     e: E,
     user_id: &str,
-) -> sqlx::Result<Vec<Grant>> {
-    let rows = sqlx::query("SELECT role, district_id, salon_id FROM memberships WHERE user_id = $1 ORDER BY created_at")
+) -> sqlx::Result<Vec<Membership>> {
+    let rows = sqlx::query("SELECT role, district_id, salon_id, can_edit FROM memberships WHERE user_id = $1 ORDER BY created_at")
         .bind(user_id.to_string())
         .fetch_all(e)
         .await?;
     Ok(rows
         .iter()
-        .map(|r| Grant {
+        .map(|r| Membership {
             role: Role::from_code(&r.get::<String, _>(0)),
             district: r.get::<Option<String>, _>(1),
             salon: r.get::<Option<String>, _>(2),
+            can_edit: r.get::<i64, _>(3) != 0,
         })
         .collect())
 }
@@ -110,7 +195,7 @@ pub async fn caller(db: &Db, headers: &HeaderMap, app: Option<&str>) -> Result<C
         ));
     };
     let row = sqlx::query(
-        "SELECT d.id, d.revoked_at, d.last_seen_at, d.app_version, u.id, u.org_id, u.login, u.name, u.disabled_at \
+        "SELECT d.id, d.revoked_at, d.last_seen_at, d.app_version, u.id, u.org_id, u.login, u.name, u.disabled_at, d.revoked_reason \
          FROM devices d JOIN users u ON u.id = d.user_id WHERE d.token_hash = $1",
     )
     .bind(token_hash(token))
@@ -124,7 +209,13 @@ pub async fn caller(db: &Db, headers: &HeaderMap, app: Option<&str>) -> Result<C
     let device_id: String = row.get(0);
     let user_id: String = row.get(4);
     let org_id: String = row.get(5);
-    if row.get::<Option<i64>, _>(1).is_some() || row.get::<Option<i64>, _>(8).is_some() {
+    let disabled = row.get::<Option<i64>, _>(8).is_some();
+    if row.get::<Option<i64>, _>(1).is_some() || disabled {
+        let reason: Option<String> = if disabled {
+            Some("disabled".into())
+        } else {
+            row.get(9)
+        };
         audit(
             db,
             Some(&org_id),
@@ -132,12 +223,10 @@ pub async fn caller(db: &Db, headers: &HeaderMap, app: Option<&str>) -> Result<C
             Some(&device_id),
             "revoked_device_refused",
             None,
-            "",
+            reason.as_deref().unwrap_or(""),
         )
         .await?;
-        return Err(Error::Unauthorized(
-            "this device has been signed out by the office; sign in again".into(),
-        ));
+        return Err(RevokedReason::refusal(reason.as_deref()));
     }
     // Coarse last-seen: at most one write a minute per device.
     let now = now_ms();
@@ -226,6 +315,13 @@ pub(crate) async fn record_failure(db: &Db, login: &str, ip: &str) -> Result<()>
     Ok(())
 }
 
+/// A new device: its token (shown once), its wrapping secret, and who signed in.
+pub struct SignedIn {
+    pub token: String,
+    pub wrap_secret: [u8; 32],
+    pub caller: Caller,
+}
+
 /// Signs in from address `ip` (see [`check_throttle`]).
 pub async fn login(
     db: &Db,
@@ -234,7 +330,7 @@ pub async fn login(
     device_name: &str,
     app: &str,
     ip: &str,
-) -> Result<(String, String, Caller)> {
+) -> Result<SignedIn> {
     let key = truncate(login.trim(), 64);
     check_throttle(db, &key, ip).await?;
     let row = sqlx::query(
@@ -253,21 +349,27 @@ pub async fn login(
             false
         }
     };
-    let Some(row) = row.filter(|_| ok) else {
-        record_failure(db, &key, ip).await?;
-        audit(
-            db,
-            None,
-            None,
-            None,
-            "login_failed",
-            None,
-            &truncate(login, 64),
-        )
-        .await?;
-        return Err(Error::Unauthorized(
-            "the login id or password is wrong".into(),
-        ));
+    let row = match row {
+        Some(r) if ok => r,
+        other => {
+            record_failure(db, &key, ip).await?;
+            // A known login id's failures belong to its organisation's log (staff see them
+            // on the audit page); an unknown id's to nobody's.
+            let known = other.map(|r| (r.get::<String, _>(1), r.get::<String, _>(0)));
+            audit(
+                db,
+                known.as_ref().map(|k| k.0.as_str()),
+                known.as_ref().map(|k| k.1.as_str()),
+                None,
+                "login_failed",
+                None,
+                &truncate(login, 64),
+            )
+            .await?;
+            return Err(Error::Unauthorized(
+                "the login id or password is wrong".into(),
+            ));
+        }
     };
     let user_id: String = row.get(0);
     let org_id: String = row.get(1);
@@ -278,11 +380,12 @@ pub async fn login(
         .execute(db)
         .await?;
     let token = new_token();
+    let wrap_secret = new_wrap_secret();
     let device_id = db::new_id();
     let now = now_ms();
     sqlx::query(
-        "INSERT INTO devices (id, user_id, name, token_hash, app_version, created_at, last_seen_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        "INSERT INTO devices (id, user_id, name, token_hash, app_version, created_at, last_seen_at, wrap_secret) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7)",
     )
     .bind(device_id.clone())
     .bind(user_id.clone())
@@ -290,6 +393,7 @@ pub async fn login(
     .bind(token_hash(&token))
     .bind(truncate(app, 64))
     .bind(now)
+    .bind(hex::encode(wrap_secret))
     .execute(db)
     .await?;
     audit(
@@ -306,11 +410,15 @@ pub async fn login(
         grants: grants(db, &user_id).await?,
         user_id,
         org_id,
-        device_id: device_id.clone(),
+        device_id,
         login: login.trim().to_string(),
         name: row.get(2),
     };
-    Ok((token, device_id, caller))
+    Ok(SignedIn {
+        token,
+        wrap_secret,
+        caller,
+    })
 }
 
 pub fn truncate(s: &str, max_chars: usize) -> String {
@@ -364,15 +472,31 @@ pub async fn change_password(
         .bind(c.user_id.clone())
         .execute(&mut *tx)
         .await?;
-    let ended = sqlx::query(
-        "UPDATE devices SET revoked_at = $1 WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL",
+    // The other devices are signed out (`signed_out`: they sign in again and keep their
+    // data) and their wrapping secrets destroyed: the new sign-in gets a new one.
+    let others: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM devices WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL",
     )
-    .bind(now_ms())
     .bind(c.user_id.clone())
     .bind(c.device_id.clone())
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut ended = 0u64;
+    for d in &others {
+        if revoke_in(&mut tx, d, RevokedReason::Password).await? {
+            ended += 1;
+            audit(
+                &mut *tx,
+                Some(&c.org_id),
+                Some(&c.user_id),
+                Some(d),
+                "device_revoked",
+                None,
+                "password changed",
+            )
+            .await?;
+        }
+    }
     audit(
         &mut *tx,
         Some(&c.org_id),
@@ -385,4 +509,23 @@ pub async fn change_password(
     .await?;
     tx.commit().await?;
     Ok(ended)
+}
+
+/// Signs a device out inside `tx`: its token stops working, its wrapping secret and PIN
+/// hash are destroyed. Returns whether it was signed in until now.
+pub async fn revoke_in(
+    tx: &mut db::Tx<'_>,
+    device: &str,
+    why: RevokedReason,
+) -> sqlx::Result<bool> {
+    let r = sqlx::query(
+        "UPDATE devices SET revoked_at = $1, revoked_reason = $2, wrap_secret = NULL, pin_hash = NULL \
+         WHERE id = $3 AND revoked_at IS NULL",
+    )
+    .bind(now_ms())
+    .bind(why.code().to_string())
+    .bind(device.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(r.rows_affected() == 1)
 }

@@ -8,15 +8,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use shared::api::DeviceInfo;
-use shared::codes::Role;
 use sqlx::Row;
-
-/// Staff or administrator over the whole organisation.
-fn org_staff(c: &auth::Caller) -> bool {
-    c.grants.iter().any(|g| {
-        matches!(g.role, Role::Admin | Role::Staff) && g.district.is_none() && g.salon.is_none()
-    })
-}
 
 async fn list(st: &AppState, c: &auth::Caller, user: &str) -> Result<Vec<DeviceInfo>> {
     let rows = sqlx::query(
@@ -57,7 +49,7 @@ pub async fn of_user(
         .bind(user.clone())
         .fetch_optional(&st.db)
         .await?;
-    if user != c.user_id && !(org_staff(&c) && org.as_deref() == Some(c.org_id.as_str())) {
+    if user != c.user_id && !(c.org_staff() && org.as_deref() == Some(c.org_id.as_str())) {
         return Err(refuse(&st, &c, "devices_listing_refused", &user).await?);
     }
     Ok(Json(list(&st, &c, &user).await?))
@@ -80,11 +72,13 @@ pub async fn revoke(
         return Err(Error::NotFound("no such device".into()));
     };
     let (owner, org): (String, String) = (row.get(0), row.get(1));
-    if owner != c.user_id && !(org_staff(&c) && org == c.org_id) {
+    if owner != c.user_id && !(c.org_staff() && org == c.org_id) {
         return Err(refuse(&st, &c, "device_revoke_refused", &device).await?);
     }
+    // From the device list, a user signs out a phone they lost or no longer use: the
+    // phone must wipe what it holds (`revoked`), whoever asks.
     let by = format!("by {}", c.login);
-    admin::revoke_device(&st.db, &device, Some(&by)).await?;
+    admin::revoke_device(&st.db, &device, auth::RevokedReason::Revoked, &by).await?;
     Ok(Json(serde_json::json!({"ok": true})))
 }
 

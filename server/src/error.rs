@@ -8,9 +8,24 @@ use shared::sync::ApiError;
 #[derive(Debug)]
 pub enum Error {
     Unauthorized(String),
+    /// 401 `revoked`: the device was signed out by its user or the office, or by too many
+    /// wrong PINs (or its user is disabled); the device must wipe its local data.
+    Revoked(String),
+    /// 401 `signed_out`: the device logged itself out, or the password was changed on
+    /// another device; sign in again, local data is kept.
+    SignedOut(String),
     Forbidden {
         message: String,
         docs: Vec<String>,
+    },
+    /// 403 `read_only`: a push to documents the user may only view.
+    ReadOnly {
+        message: String,
+        docs: Vec<String>,
+    },
+    /// 403 `wrong_pin`: an unlock with a wrong PIN proof.
+    WrongPin {
+        attempts_left: u32,
     },
     BadRequest(String),
     TooLarge(String),
@@ -34,7 +49,11 @@ impl Error {
     fn parts(&self) -> (StatusCode, &'static str) {
         match self {
             Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Error::Revoked(_) => (StatusCode::UNAUTHORIZED, "revoked"),
+            Error::SignedOut(_) => (StatusCode::UNAUTHORIZED, "signed_out"),
             Error::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+            Error::ReadOnly { .. } => (StatusCode::FORBIDDEN, "read_only"),
+            Error::WrongPin { .. } => (StatusCode::FORBIDDEN, "wrong_pin"),
             Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Error::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
@@ -61,15 +80,24 @@ impl From<anyhow::Error> for Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code) = self.parts();
+        let mut attempts_left = None;
         let (message, docs) = match self {
             Error::Unauthorized(m)
+            | Error::Revoked(m)
+            | Error::SignedOut(m)
             | Error::BadRequest(m)
             | Error::TooLarge(m)
             | Error::NotFound(m)
             | Error::Conflict(m)
             | Error::BadGateway(m)
             | Error::Throttled(m) => (m, vec![]),
-            Error::Forbidden { message, docs } => (message, docs),
+            Error::Forbidden { message, docs } | Error::ReadOnly { message, docs } => {
+                (message, docs)
+            }
+            Error::WrongPin { attempts_left: n } => {
+                attempts_left = Some(n);
+                (format!("the PIN is wrong; {n} attempts left"), vec![])
+            }
             Error::Server(e) => {
                 tracing::error!("server error: {e:#}");
                 (
@@ -85,7 +113,7 @@ impl IntoResponse for Error {
                 error: code.to_string(),
                 message,
                 docs,
-                attempts_left: None,
+                attempts_left,
             }),
         )
             .into_response()

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod devices;
 pub mod directory;
 pub mod error;
+pub mod keys;
 pub mod projection;
 pub mod scope;
 pub mod store;
@@ -20,7 +21,9 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use error::{Error, Result, from_json_rejection};
-use shared::api::{LoginRequest, LoginResponse, PasswordChange, PasswordChanged};
+use shared::api::{DeviceKeys, LoginRequest, LoginResponse, PasswordChange, PasswordChanged};
+use shared::sync::Bytes;
+use sqlx::Row;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -98,7 +101,7 @@ async fn login(
     if req.login.len() > 200 || req.password.len() > 1024 {
         return Err(Error::bad("the login id or password is too long"));
     }
-    let (token, device_id, caller) = auth::login(
+    let signed_in = auth::login(
         &st.db,
         &req.login,
         &req.password,
@@ -107,15 +110,19 @@ async fn login(
         &ip,
     )
     .await?;
-    let org_name: String = sqlx::query_scalar("SELECT name FROM organisations WHERE id = $1")
+    let caller = signed_in.caller;
+    let org = sqlx::query("SELECT name, lock_after_days FROM organisations WHERE id = $1")
         .bind(caller.org_id.clone())
         .fetch_one(&st.db)
         .await?;
     Ok(Json(LoginResponse {
-        token,
-        device_id,
-        user: caller.info(org_name),
-        keys: Default::default(),
+        token: signed_in.token,
+        device_id: caller.device_id.clone(),
+        keys: DeviceKeys {
+            wrap_secret: Bytes(signed_in.wrap_secret.to_vec()),
+            lock_after_days: keys::lock_days(org.get(1)),
+        },
+        user: caller.info(org.get(0)),
     }))
 }
 
@@ -136,7 +143,7 @@ async fn change_password(
 /// Signs this device out (its token stops working).
 async fn logout(State(st): State<AppState>, headers: HeaderMap) -> Result<Json<serde_json::Value>> {
     let c = auth::caller(&st.db, &headers, None).await?;
-    admin::revoke_device(&st.db, &c.device_id, Some("self")).await?;
+    admin::revoke_device(&st.db, &c.device_id, auth::RevokedReason::Logout, "self").await?;
     Ok(Json(serde_json::json!({"ok": true})))
 }
 
@@ -216,6 +223,14 @@ pub fn router(st: AppState, dist: Option<PathBuf>) -> Router {
         .route(
             "/api/password",
             post(change_password).layer(DefaultBodyLimit::max(MAX_SMALL_BODY)),
+        )
+        .route(
+            "/api/pin",
+            post(keys::set_pin).layer(DefaultBodyLimit::max(MAX_SMALL_BODY)),
+        )
+        .route(
+            "/api/unlock",
+            post(keys::unlock).layer(DefaultBodyLimit::max(MAX_SMALL_BODY)),
         )
         .route("/api/devices", get(devices::mine))
         .route("/api/devices/{id}/revoke", post(devices::revoke))

@@ -23,6 +23,7 @@ usage:
   server admin devices LOGIN             list a user's devices
   server admin revoke DEVICE_ID          sign a device out
   server admin disable LOGIN             refuse every device of a user
+  server admin set-lock-days ORG DAYS    phones lock after DAYS without reaching the server (default 14)
   server admin list                      organisations, districts and salons
 ";
 
@@ -188,7 +189,14 @@ async fn admin_cmd(db: &db::Db, a: &[String]) -> anyhow::Result<()> {
             }
         }
         Some("revoke") => {
-            if !admin::revoke_device(db, &arg(a, 1, "DEVICE_ID")?, None).await? {
+            if !admin::revoke_device(
+                db,
+                &arg(a, 1, "DEVICE_ID")?,
+                auth::RevokedReason::Revoked,
+                "admin",
+            )
+            .await?
+            {
                 bail!("no active device with that id");
             }
             println!("revoked");
@@ -197,6 +205,14 @@ async fn admin_cmd(db: &db::Db, a: &[String]) -> anyhow::Result<()> {
             let (user, _) = admin::user_by_login(db, &arg(a, 1, "LOGIN")?).await?;
             admin::disable_user(db, &user).await?;
             println!("disabled");
+        }
+        Some("set-lock-days") => {
+            let org = arg(a, 1, "ORG")?;
+            let days: u32 = arg(a, 2, "DAYS")?
+                .parse()
+                .context("DAYS is a whole number of days")?;
+            admin::set_lock_days(db, &org, days).await?;
+            println!("phones of {org} lock after {days} days without the server");
         }
         Some("list") => {
             for line in admin::list(db).await? {

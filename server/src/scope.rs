@@ -8,10 +8,15 @@
 //! | minsei (district) | person and map documents in the district's subtree |
 //! | volunteer | the person documents assigned to them |
 //! | salon_leader, salon_helper (salon) | that salon's document |
+//! | bousai (district), member | none (the 自主防災組織 sees the evacuation roster only) |
 //! | anyone | their own activity record |
+//!
+//! Viewing and editing are separate rights: a grant or an assignment with `can_edit = 0`
+//! (`--view-only`) opens its documents for reading only. Where several grants open one
+//! document, it is editable if any of them may edit it. A view-only volunteer grant makes
+//! all of the volunteer's assignments view-only.
 
-use crate::auth::Caller;
-use shared::api::Grant;
+use crate::auth::{Caller, Membership};
 use shared::codes::{DocKind, Role};
 use shared::sync::NewDoc;
 use sqlx::{AnyConnection, Row};
@@ -26,33 +31,40 @@ pub struct Access {
 /// Every document a user may see, by id.
 pub type Scope = BTreeMap<String, Access>;
 
-fn org_wide(g: &Grant) -> bool {
-    matches!(g.role, Role::Admin | Role::Staff) && g.district.is_none() && g.salon.is_none()
-}
-
 /// The documents `grants` open in `org` for `user`.
 pub async fn scope(
     e: &mut AnyConnection,
     org: &str,
     user: &str,
-    grants: &[Grant],
+    grants: &[Membership],
 ) -> sqlx::Result<Scope> {
     let mut out = Scope::new();
     let mut add = |rows: Vec<sqlx::any::AnyRow>, can_edit: bool| {
         for r in rows {
             let id: String = r.get(0);
             let kind = DocKind::from_code(&r.get::<String, _>(1));
-            let a = out.entry(id).or_insert(Access { kind, can_edit });
+            // Rows may carry their own right (assignments) in a third column.
+            let can_edit = can_edit && r.try_get::<i64, _>(2).map_or(true, |v| v != 0);
+            let a = out.entry(id).or_insert(Access {
+                kind,
+                can_edit: false,
+            });
             a.can_edit |= can_edit;
         }
     };
-    if grants.iter().any(org_wide) {
+    let org_wide: Vec<&Membership> = grants.iter().filter(|g| g.org_wide()).collect();
+    if !org_wide.is_empty() {
         let rows = sqlx::query("SELECT id, kind FROM documents WHERE org_id = $1")
             .bind(org.to_string())
             .fetch_all(&mut *e)
             .await?;
-        add(rows, true);
-        return Ok(out);
+        let can_edit = org_wide.iter().any(|g| g.can_edit);
+        add(rows, can_edit);
+        if can_edit {
+            return Ok(out);
+        }
+        // View-only over the organisation: other grants may still open some documents for
+        // editing.
     }
     for g in grants {
         match (&g.role, &g.district, &g.salon) {
@@ -75,7 +87,7 @@ pub async fn scope(
                     .bind(d.clone())
                     .fetch_all(&mut *e)
                     .await?;
-                add(rows, true);
+                add(rows, g.can_edit);
             }
             (Role::SalonLeader | Role::SalonHelper | Role::Staff | Role::Admin, _, Some(s)) => {
                 let rows = sqlx::query(
@@ -86,21 +98,25 @@ pub async fn scope(
                 .bind(s.clone())
                 .fetch_all(&mut *e)
                 .await?;
-                add(rows, true);
+                add(rows, g.can_edit);
             }
             _ => {}
         }
     }
-    if grants.iter().any(|g| g.role == Role::Volunteer) {
+    let volunteer: Vec<&Membership> = grants
+        .iter()
+        .filter(|g| g.role == Role::Volunteer)
+        .collect();
+    if !volunteer.is_empty() {
         let rows = sqlx::query(
-            "SELECT doc.id, doc.kind FROM assignments a JOIN documents doc ON doc.id = a.doc_id \
+            "SELECT doc.id, doc.kind, a.can_edit FROM assignments a JOIN documents doc ON doc.id = a.doc_id \
              WHERE a.user_id = $1 AND doc.org_id = $2 AND doc.kind = 'person'",
         )
         .bind(user.to_string())
         .bind(org.to_string())
         .fetch_all(&mut *e)
         .await?;
-        add(rows, true);
+        add(rows, volunteer.iter().any(|g| g.can_edit));
     }
     let rows = sqlx::query("SELECT id, kind FROM documents WHERE owner_id = $1 AND org_id = $2")
         .bind(user.to_string())
@@ -140,8 +156,9 @@ pub async fn may_create(
                 // A district has one map, made with the district.
                 return Ok(false);
             }
-            for g in &c.grants {
-                if org_wide(g) {
+            // Creating needs a grant that may edit.
+            for g in c.grants.iter().filter(|g| g.can_edit) {
+                if g.org_wide() {
                     return Ok(true);
                 }
                 if let (Role::Staff | Role::Admin | Role::Minsei, Some(gd)) = (&g.role, &g.district)

@@ -260,15 +260,21 @@ async fn a_revoked_device_gets_401_and_the_refusal_is_audited() {
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
         assert!(
-            server::admin::revoke_device(&s.db, &phone.device_id, None)
-                .await
-                .unwrap()
+            server::admin::revoke_device(
+                &s.db,
+                &phone.device_id,
+                server::auth::RevokedReason::Revoked,
+                "admin"
+            )
+            .await
+            .unwrap()
         );
         let req = phone.replica.request("test");
         match phone.post(&req).await {
+            // Revoked by the office: the phone must wipe what it holds.
             Answer::Err(st, e) => assert_eq!(
                 (st, e.error.as_str()),
-                (StatusCode::UNAUTHORIZED, "unauthorized")
+                (StatusCode::UNAUTHORIZED, "revoked")
             ),
             Answer::Ok(_) => panic!("{backend}: a revoked device synced"),
         }
@@ -287,10 +293,13 @@ async fn a_revoked_device_gets_401_and_the_refusal_is_audited() {
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         let req = desk.replica.request("test");
-        assert!(matches!(
-            desk.post(&req).await,
-            Answer::Err(StatusCode::UNAUTHORIZED, _)
-        ));
+        match desk.post(&req).await {
+            Answer::Err(st, e) => assert_eq!(
+                (st, e.error.as_str()),
+                (StatusCode::UNAUTHORIZED, "signed_out")
+            ),
+            Answer::Ok(_) => panic!("{backend}: a logged-out device synced"),
+        }
 
         // Disabling the user refuses every device of theirs.
         let mut third = s.device("minsei_b").await;
@@ -299,13 +308,14 @@ async fn a_revoked_device_gets_401_and_the_refusal_is_audited() {
             .await
             .unwrap();
         let req = third.replica.request("test");
-        assert!(
-            matches!(
-                third.post(&req).await,
-                Answer::Err(StatusCode::UNAUTHORIZED, _)
+        match third.post(&req).await {
+            Answer::Err(st, e) => assert_eq!(
+                (st, e.error.as_str()),
+                (StatusCode::UNAUTHORIZED, "revoked"),
+                "{backend}"
             ),
-            "{backend}"
-        );
+            Answer::Ok(_) => panic!("{backend}: a disabled user's device synced"),
+        }
 
         // A wrong password: 401, audited.
         let r = s
