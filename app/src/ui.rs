@@ -183,14 +183,14 @@ pub fn TextField(
     };
     let input = if multiline {
         view! {
-            <textarea id=id.clone() name=field rows="4" aria-invalid=invalid
+            <textarea id=id.clone() name=field rows="4" autocomplete="off" aria-invalid=invalid
                 prop:value=move || value.get()
                 on:input=move |ev| value.set(event_target_value(&ev))></textarea>
         }
         .into_any()
     } else {
         view! {
-            <input id=id.clone() name=field type=if kind.is_empty() { "text" } else { kind }
+            <input id=id.clone() name=field autocomplete="off" type=if kind.is_empty() { "text" } else { kind }
                 max=max aria-invalid=invalid
                 prop:value=move || value.get()
                 on:input=move |ev| value.set(event_target_value(&ev)) />

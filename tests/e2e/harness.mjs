@@ -129,7 +129,16 @@ export async function launchOwn(profile) {
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   const exited = new Promise((r) => proc.on('exit', r));
-  return { b, ctx, page, errors, kill: async () => { proc.kill('SIGKILL'); await exited; } };
+  return {
+    b, ctx, page, errors,
+    kill: async () => { proc.kill('SIGKILL'); await exited; },
+    // A normal quit: the browser writes out everything it keeps (session, history …).
+    quit: async () => {
+      const s = await b.newBrowserCDPSession();
+      await s.send('Browser.close').catch(() => {});
+      await exited;
+    },
+  };
 }
 
 /** A phone: a fresh browser context (its own storage) at 360×640, Japanese. */

@@ -63,7 +63,9 @@ test('a copied profile of a logged-in, then locked, phone holds none of a person
     await lockNow(c.page);
     await new Promise((r) => setTimeout(r, 1500));
     cpSync(profile, copy, { recursive: true });
-    await c.kill();
+    // The browser is then quit normally, writing out all it keeps (session restore data
+    // with form contents, history …): the original profile is searched too.
+    await c.quit();
     c = null;
 
     // The copy holds the app's database: the lock record (in the clear) is found …
@@ -169,7 +171,8 @@ test('a device signed out by the office deletes its records at its next contact'
   assert.ok((await stored(p.page)).docs > 0);
   const [[device]] = sql(srv.db, 'SELECT id FROM devices WHERE user_id = ? AND revoked_at IS NULL', [userId('vol14')]);
   admin(srv, 'admin', 'revoke', device);
-  await p.page.getByTestId('sync-now').click();
+  // Its next contact: the sync when the app comes back online.
+  await p.page.evaluate(() => window.dispatchEvent(new Event('online')));
   await p.page.getByTestId('wiped').waitFor({ timeout: 20000 });
   assert.match(await p.page.getByTestId('wiped').textContent(), /ログアウトされたため/);
   const left = await stored(p.page);

@@ -79,7 +79,7 @@ pub fn SetPin() -> impl IntoView {
         <main class="shell login" id="main">
             <h1 class="title">{move || ctx.t(Msg::PinSetupTitle)}</h1>
             <p>{move || ctx.t(Msg::PinSetupHelp)}</p>
-            <form on:submit=submit novalidate>
+            <form autocomplete="off" on:submit=submit novalidate>
                 <PinInput id="pin" label=Msg::PinLabel value=pin/>
                 <PinInput id="pin2" label=Msg::PinAgain value=again/>
                 <Show when=move || error.get().is_some()>
@@ -151,7 +151,7 @@ pub fn Unlock() -> impl IntoView {
         <main class="shell login" id="main">
             <h1 class="title">{move || ctx.t(Msg::LockedTitle)}</h1>
             <p data-testid="locked-hello">{move || ctx.tf(Msg::LockedHello, &[("name", &name)])}</p>
-            <form on:submit=submit novalidate>
+            <form autocomplete="off" on:submit=submit novalidate>
                 <div class="field">
                     <label for="unlock-pin">{move || ctx.t(Msg::PinLabel)}</label>
                     <input id="unlock-pin" class="pin" type="password" inputmode="numeric" autocomplete="off"

@@ -888,7 +888,7 @@ fn place_form(ui: Ui, lat: f64, lng: f64) -> impl IntoView {
     view! {
         <section class="map-sheet" data-testid="place-form" node_ref=node>
             {sheet_head(ui, move || ctx.t(Msg::MapNewPlace))}
-            <form class="form" on:submit=submit novalidate>
+            <form class="form" autocomplete="off" on:submit=submit novalidate>
                 <ChooseOne kind=PlaceKind::KIND codes=PlaceKind::ALL.iter().map(|k| k.code()).collect()
                     selected=d.kind label=Msg::MapPlaceKind testid="place-kind"/>
                 <TextField label=Msg::MapPlaceLabel value=d.label field="label" errors=d.errors/>
@@ -974,7 +974,7 @@ fn link_form(ui: Ui, from: String, to: String) -> impl IntoView {
             <p class="link-ends">{between}</p>
             {field_error(ctx, errors, "from")}
             {field_error(ctx, errors, "to")}
-            <form class="form" on:submit=submit novalidate>
+            <form class="form" autocomplete="off" on:submit=submit novalidate>
                 <ChooseOne kind=LinkKind::KIND codes=LinkKind::ALL.iter().map(|k| k.code()).collect()
                     selected=kind label=Msg::MapLinkKind testid="link-kind"/>
                 <TextField label=Msg::Note value=note field="note" errors=errors multiline=true/>
@@ -1154,7 +1154,7 @@ fn note_form(ui: Ui, place: String) -> impl IntoView {
         });
     };
     view! {
-        <form class="form" on:submit=submit novalidate data-testid="note-form">
+        <form class="form" autocomplete="off" on:submit=submit novalidate data-testid="note-form">
             <TextField label=Msg::MapNoteText value=text field="text" errors=errors multiline=true/>
             <button type="submit" class="big" data-testid="save-note" disabled=move || busy.get()>
                 {move || ctx.t(Msg::MapAddNote)}

@@ -198,7 +198,7 @@ pub fn DisasterScreen() -> impl IntoView {
     view! {
         <Header title=title/>
         <p class="hint">{move || ctx.t(Msg::DisasterHelp)}</p>
-        <form class="form" on:submit=submit novalidate data-testid="disaster-form">
+        <form class="form" autocomplete="off" on:submit=submit novalidate data-testid="disaster-form">
             <div class="field">
                 <label for="disaster-district">{move || ctx.t(Msg::DisasterDistrict)}</label>
                 <select id="disaster-district" on:change=move |ev| district.set(event_target_value(&ev))>

@@ -313,7 +313,7 @@ pub fn VisitForm(id: String) -> impl IntoView {
 
     view! {
         <Header title=title/>
-        <form class="form" on:submit=submit novalidate data-testid="visit-form">
+        <form class="form" autocomplete="off" on:submit=submit novalidate data-testid="visit-form">
             <div class="row2">
                 <TextField label=Msg::VisitDate value=date field="date" errors=errors kind="date" max=today.to_string()/>
                 <TextField label=Msg::VisitTime value=time field="time" errors=errors kind="time"/>
@@ -414,7 +414,7 @@ pub fn ConsultForm(id: String) -> impl IntoView {
 
     view! {
         <Header title=title/>
-        <form class="form" on:submit=submit novalidate data-testid="consult-form">
+        <form class="form" autocomplete="off" on:submit=submit novalidate data-testid="consult-form">
             <TextField label=Msg::VisitDate value=date field="date" errors=errors kind="date" max=today.to_string()/>
             <ChooseOne kind="consult_field" codes=codes(ConsultField::ALL, ConsultField::code) selected=field label=Msg::ConsultFieldLabel testid="field"/>
             <ChooseMany kind="consult_topic" codes=codes(ConsultTopic::ALL, ConsultTopic::code) selected=topics label=Msg::ConsultTopicLabel testid="topics"/>
@@ -519,7 +519,7 @@ pub fn ConsentForm(id: String) -> impl IntoView {
     };
     view! {
         <Header title=title/>
-        <form class="form" on:submit=submit novalidate data-testid="consent-form">
+        <form class="form" autocomplete="off" on:submit=submit novalidate data-testid="consent-form">
             <ChooseMany kind="consent_scope" codes=vec!["visits", "share_minsei", "share_bousai", "share_houkatsu"] selected=scopes label=Msg::ConsentWhat testid="scopes"/>
             <TextField label=Msg::ConsentDate value=date field="date" errors=errors kind="date" max=today.to_string()/>
             <ChooseOne kind="consent_method" codes=codes(ConsentMethod::ALL, ConsentMethod::code) selected=method label=Msg::ConsentHow testid="method"/>

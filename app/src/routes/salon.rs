@@ -121,7 +121,7 @@ pub fn SalonPage(id: String) -> impl IntoView {
             </button>
             <a class="button big secondary" href=Route::Member(id3.clone()).href() data-testid="add-member">{move || ctx.t(Msg::AddMember)}</a>
         </div>
-        <form class="inline" on:submit=move |ev: leptos::ev::SubmitEvent| {
+        <form class="inline" autocomplete="off" on:submit=move |ev: leptos::ev::SubmitEvent| {
             ev.prevent_default();
             match shared::validate::parse_date_field("session_date", other.get_untracked().trim()) {
                 Ok(d) if d <= today => { other_err.set(vec![]); open_session(ctx, id2.clone(), d) }
@@ -376,7 +376,7 @@ pub fn SessionPage(id: String, date: String) -> impl IntoView {
                     })
                 }
             }
-            <form class="form" on:submit=save_details.clone() novalidate data-testid="session-details">
+            <form class="form" autocomplete="off" on:submit=save_details.clone() novalidate data-testid="session-details">
                 <ChooseMany kind="program" codes=Program::ALL.iter().map(|p| p.code()).collect() selected=program label=Msg::ProgramLabel testid="program"/>
                 <TextField label=Msg::GuestNames value=guest_names field="guest_names" errors=errors/>
                 <TextField label=Msg::HelperNames value=helper_names field="helper_names" errors=errors/>
@@ -469,7 +469,7 @@ pub fn MemberForm(id: String) -> impl IntoView {
     };
     view! {
         <Header title=title/>
-        <form class="form" on:submit=submit novalidate data-testid="member-form">
+        <form class="form" autocomplete="off" on:submit=submit novalidate data-testid="member-form">
             <TextField label=Msg::MemberName value=name field="name" errors=errors/>
             <TextField label=Msg::Kana value=kana field="kana" errors=errors/>
             <TextField label=Msg::Area value=area field="area" errors=errors/>

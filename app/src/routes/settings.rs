@@ -166,7 +166,7 @@ fn LockSettings() -> impl IntoView {
         </div>
         <details class="pin-change">
             <summary>{move || ctx.t(Msg::ChangePin)}</summary>
-            <form class="form" on:submit=change novalidate data-testid="pin-form">
+            <form class="form" autocomplete="off" on:submit=change novalidate data-testid="pin-form">
                 <PinInput id="pin-current" label=Msg::CurrentPin value=current/>
                 <PinInput id="pin-new" label=Msg::NewPin value=new/>
                 <PinInput id="pin-new2" label=Msg::PinAgain value=again/>
@@ -250,7 +250,7 @@ fn PasswordForm() -> impl IntoView {
     view! {
         <details class="password">
             <summary>{move || ctx.t(Msg::PasswordChangeTitle)}</summary>
-            <form class="form" on:submit=submit novalidate data-testid="password-form">
+            <form class="form" autocomplete="off" on:submit=submit novalidate data-testid="password-form">
                 <TextField label=Msg::CurrentPassword value=current field="current_password" errors=errors kind="password"/>
                 <TextField label=Msg::NewPassword value=new field="new_password" errors=errors kind="password"/>
                 <TextField label=Msg::NewPasswordAgain value=again field="new_password_again" errors=errors kind="password"/>
