@@ -45,7 +45,7 @@ test('a visit saved with no signal survives the browser being killed right after
   } finally {
     await srv.stop();
     srv.cleanup();
-    rmSync(profile, { recursive: true, force: true });
+    rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
   }
 });
 

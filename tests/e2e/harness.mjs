@@ -190,8 +190,8 @@ export async function unlock(page, pin = PIN) {
 
 /** Types a PIN into the lock screen and presses 開く (without waiting for the app). */
 export async function enterPin(page, pin = PIN) {
-  await page.getByLabel('PIN（4〜8けたの数字）').fill(pin, { timeout: 20000 });
-  await page.getByRole('button', { name: '開く' }).click();
+  await page.getByLabel(/PIN（4〜8けたの数字）|PIN \(4 to 8 digits\)/).fill(pin, { timeout: 20000 });
+  await page.getByRole('button', { name: /^(開く|Open)$/ }).click();
 }
 
 /** Changes `login`'s password through the API, as the user would on another device. */

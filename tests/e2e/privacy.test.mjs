@@ -87,8 +87,9 @@ test('a copied profile of a logged-in, then locked, phone holds none of a person
     assert.deepEqual(c.errors, []);
   } finally {
     await c?.kill();
-    rmSync(profile, { recursive: true, force: true });
-    rmSync(copy, { recursive: true, force: true });
+    // Chromium's helper processes may still be letting go of files.
+    rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+    rmSync(copy, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
   }
 });
 
