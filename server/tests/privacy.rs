@@ -7,8 +7,10 @@ mod common;
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use shared::api::{DeviceKeys, LoginResponse, PIN_ATTEMPTS};
-use shared::sync::{ApiError, Bytes};
+use shared::api::{DeviceKeys, Directory, LoginResponse, PIN_ATTEMPTS};
+use shared::codes::{DocKind, Role};
+use shared::crdt;
+use shared::sync::{ApiError, Bytes, NewDoc};
 
 /// POSTs `body` as `token`; the status and the JSON answer.
 async fn post(s: &TestServer, path: &str, token: &str, body: &Value) -> (StatusCode, Value) {
@@ -36,6 +38,53 @@ async fn unlock(s: &TestServer, device: &str, proof: &[u8]) -> (StatusCode, Valu
         .unwrap();
     let status = r.status();
     (status, r.json::<Value>().await.unwrap_or(Value::Null))
+}
+
+async fn get(s: &TestServer, path: &str, token: &str) -> (StatusCode, Value) {
+    let r = s
+        .http
+        .get(format!("{}{path}", s.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body = r.json::<Value>().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+async fn directory(s: &TestServer, token: &str) -> Directory {
+    let (st, v) = get(s, "/api/directory", token).await;
+    assert_eq!(st, StatusCode::OK);
+    serde_json::from_value(v).unwrap()
+}
+
+fn can_edit(d: &Directory, doc: &str) -> Option<bool> {
+    d.docs.iter().find(|e| e.doc == doc).map(|e| e.can_edit)
+}
+
+/// A person document made by a 民生委員 of the test organisation's 地区, in `district`.
+async fn person(s: &TestServer, minsei: &mut Device, id: &str, district: &str, p: Value) {
+    minsei.sync().await;
+    minsei
+        .replica
+        .create(
+            id,
+            NewDoc {
+                kind: DocKind::Person,
+                district: Some(district.to_string()),
+                salon: None,
+            },
+        )
+        .unwrap();
+    for (k, v) in p.as_object().unwrap() {
+        minsei
+            .replica
+            .edit(id, |tx| crdt::write(tx, &[k], v))
+            .unwrap();
+    }
+    minsei.sync().await;
+    server::projection::catch_up(&s.db).await.unwrap();
 }
 
 fn error(v: &Value) -> ApiError {
@@ -410,5 +459,205 @@ async fn a_revoked_device_hears_revoked_and_a_password_change_elsewhere_signed_o
             sync_code(&s, "mm1_nothing").await,
             (StatusCode::UNAUTHORIZED, "unauthorized".into())
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_only_assignment_reads_but_every_write_is_refused_and_nothing_stored() {
+    for backend in backends() {
+        let s = TestServer::start(backend).await;
+        let o = org(&s.db).await;
+        let mut minsei = s.device("minsei_a").await;
+        person(
+            &s,
+            &mut minsei,
+            "p-view",
+            &o.school,
+            json!({"profile": {"name": "見る 人"}}),
+        )
+        .await;
+        person(
+            &s,
+            &mut minsei,
+            "p-edit",
+            &o.school,
+            json!({"profile": {"name": "書く 人"}}),
+        )
+        .await;
+        let vol_id = o.users["vol"].clone();
+        server::admin::set_assignment(&s.db, &vol_id, "p-view", false)
+            .await
+            .unwrap();
+        server::admin::assign(&s.db, &vol_id, "p-edit")
+            .await
+            .unwrap();
+
+        let mut vol = s.device("vol").await;
+        vol.sync().await;
+        assert_eq!(
+            vol.replica.ids().collect::<Vec<_>>(),
+            vec!["p-edit", "p-view"],
+            "{backend}: both people reach the phone"
+        );
+        let dir = directory(&s, &vol.token).await;
+        assert_eq!(can_edit(&dir, "p-view"), Some(false), "{backend}");
+        assert_eq!(can_edit(&dir, "p-edit"), Some(true));
+
+        // A visit written to both: the whole request is refused, nothing stored.
+        for doc in ["p-edit", "p-view"] {
+            vol.replica
+                .edit(doc, |tx| {
+                    crdt::write(
+                        tx,
+                        &["visits", "v1"],
+                        &json!({"date": "2026-11-20", "outcome": "met"}),
+                    )
+                })
+                .unwrap();
+        }
+        let changes = s.count("changes").await;
+        let req = vol.replica.request("test");
+        match vol.post(&req).await {
+            Answer::Err(st, e) => {
+                assert_eq!(
+                    (st, e.error.as_str()),
+                    (StatusCode::FORBIDDEN, "read_only"),
+                    "{backend}"
+                );
+                assert_eq!(e.docs, vec!["p-view".to_string()]);
+            }
+            Answer::Ok(_) => panic!("{backend}: a write to a view-only record was stored"),
+        }
+        assert_eq!(
+            s.count("changes").await,
+            changes,
+            "{backend}: nothing stored"
+        );
+        let refused: Vec<(Option<String>, Option<String>)> =
+            sqlx::query_as("SELECT user_id, doc_id FROM audit_log WHERE action = 'write_refused'")
+                .fetch_all(&s.db)
+                .await
+                .unwrap();
+        assert_eq!(
+            refused,
+            vec![(Some(vol_id.clone()), Some("p-view".to_string()))]
+        );
+
+        // The office gives the right to record: the directory says so, and the kept visit goes.
+        server::admin::set_assignment(&s.db, &vol_id, "p-view", true)
+            .await
+            .unwrap();
+        assert_eq!(
+            can_edit(&directory(&s, &vol.token).await, "p-view"),
+            Some(true)
+        );
+        let req = vol.replica.request("test");
+        assert!(matches!(vol.post(&req).await, Answer::Ok(_)), "{backend}");
+        assert_eq!(s.count("changes").await, changes + 2);
+        let details: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT detail, doc_id FROM audit_log WHERE action = 'permission_change' AND user_id = $1 ORDER BY id",
+        )
+        .bind(vol_id.clone())
+        .fetch_all(&s.db)
+        .await
+        .unwrap();
+        assert_eq!(
+            details,
+            vec![
+                ("grant volunteer edit".to_string(), None),
+                ("assign view".to_string(), Some("p-view".to_string())),
+                ("assign edit".to_string(), Some("p-edit".to_string())),
+                ("assign edit".to_string(), Some("p-view".to_string())),
+            ],
+            "{backend}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn view_only_staff_read_the_organisation_and_bousai_see_no_records() {
+    for backend in backends() {
+        let s = TestServer::start(backend).await;
+        let o = org(&s.db).await;
+        let mut minsei = s.device("minsei_a").await;
+        person(
+            &s,
+            &mut minsei,
+            "p-1",
+            &o.school,
+            json!({"profile": {"name": "一 人"}}),
+        )
+        .await;
+        let hash = server::auth::hash_password(PASSWORD).unwrap();
+        let viewer = server::admin::create_user(&s.db, &o.id, "viewer", "監査係", &hash)
+            .await
+            .unwrap();
+        server::admin::set_grant(&s.db, &viewer, &Role::Staff, None, None, false)
+            .await
+            .unwrap();
+        let bousai = server::admin::create_user(&s.db, &o.id, "bousai", "自主防災", &hash)
+            .await
+            .unwrap();
+        server::admin::grant(&s.db, &bousai, &Role::Bousai, Some(&o.district), None)
+            .await
+            .unwrap();
+
+        let mut v = s.device("viewer").await;
+        v.sync().await;
+        assert!(
+            v.replica.get("p-1").is_some(),
+            "{backend}: staff read everything"
+        );
+        let dir = directory(&s, &v.token).await;
+        assert!(
+            !dir.docs.is_empty() && dir.docs.iter().all(|d| !d.can_edit),
+            "{backend}"
+        );
+        // Changing a record, or creating one, is refused.
+        v.replica
+            .edit("p-1", |tx| {
+                crdt::write(tx, &["profile"], &json!({"note": "x"}))
+            })
+            .unwrap();
+        let req = v.replica.request("test");
+        assert!(
+            matches!(v.post(&req).await, Answer::Err(StatusCode::FORBIDDEN, e) if e.error == "read_only")
+        );
+        let mut fresh = s.device("viewer").await;
+        fresh.sync().await;
+        fresh
+            .replica
+            .create(
+                "p-new",
+                NewDoc {
+                    kind: DocKind::Person,
+                    district: Some(o.school.clone()),
+                    salon: None,
+                },
+            )
+            .unwrap();
+        let req = fresh.replica.request("test");
+        assert!(
+            matches!(fresh.post(&req).await, Answer::Err(StatusCode::FORBIDDEN, e) if e.error == "forbidden")
+        );
+        // The grant made editable again (same role and limit): one grant, now editable.
+        server::admin::set_grant(&s.db, &viewer, &Role::Staff, None, None, true)
+            .await
+            .unwrap();
+        let grants: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE user_id = $1")
+            .bind(viewer.clone())
+            .fetch_one(&s.db)
+            .await
+            .unwrap();
+        assert_eq!(grants, 1);
+        assert_eq!(can_edit(&directory(&s, &v.token).await, "p-1"), Some(true));
+
+        // 自主防災組織: no documents through sync or the directory.
+        let mut b = s.device("bousai").await;
+        b.sync().await;
+        assert_eq!(b.replica.ids().count(), 0, "{backend}");
+        let dir = directory(&s, &b.token).await;
+        assert!(dir.docs.is_empty() && dir.people.is_empty());
+        assert_eq!(dir.user.grants[0].role, Role::Bousai);
     }
 }
