@@ -7,6 +7,7 @@ pub mod db;
 pub mod demo;
 pub mod devices;
 pub mod directory;
+pub mod disaster;
 pub mod error;
 pub mod keys;
 pub mod projection;
@@ -236,6 +237,17 @@ pub fn router(st: AppState, dist: Option<PathBuf>) -> Router {
         .route("/api/devices/{id}/revoke", post(devices::revoke))
         .route("/api/users/{id}/devices", get(devices::of_user))
         .route("/api/directory", get(directory::handler))
+        .route(
+            "/api/disaster",
+            get(disaster::list)
+                .post(disaster::start)
+                .layer(DefaultBodyLimit::max(MAX_SMALL_BODY)),
+        )
+        .route(
+            "/api/disaster/{id}/end",
+            post(disaster::end).layer(DefaultBodyLimit::max(MAX_SMALL_BODY)),
+        )
+        .route("/api/roster", get(disaster::roster))
         .route(
             "/api/sync",
             post(sync::handler).layer(DefaultBodyLimit::max(shared::sync::MAX_REQUEST_BYTES)),

@@ -661,3 +661,304 @@ async fn view_only_staff_read_the_organisation_and_bousai_see_no_records() {
         assert_eq!(dir.user.grants[0].role, Role::Bousai);
     }
 }
+
+/// A listed person (避難行動要支援者) for the roster.
+fn listed(name: &str, consent: bool) -> Value {
+    json!({
+        "profile": {"name": name, "kana": name, "address": "みなと市本町1-2-3", "phone": "0120-000-000", "birth_year": 1940},
+        "evacuation": {"listed": true, "support_needed": "車いす", "helper": "隣の田中さん", "shelter": "第一小学校"},
+        "consent": {"share_bousai": consent},
+        "emergency": {"contacts": {"c1": {"name": "長男", "relation": "長男", "phone": "090-1111-2222", "order": 1}}}
+    })
+}
+
+async fn roster(s: &TestServer, token: &str) -> shared::api::Roster {
+    let (st, v) = get(s, "/api/roster", token).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    serde_json::from_value(v).unwrap()
+}
+
+fn names(r: &shared::api::Roster) -> Vec<(String, bool)> {
+    r.people
+        .iter()
+        .map(|p| (p.name.clone(), p.consented))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_roster_shows_consented_people_and_a_disaster_mode_opens_it_for_a_limited_time() {
+    for backend in backends() {
+        let s = TestServer::start(backend).await;
+        let o = org(&s.db).await;
+        let west = server::admin::create_district(&s.db, &o.id, None, "西地区", "地区", None)
+            .await
+            .unwrap();
+        let hash = server::auth::hash_password(PASSWORD).unwrap();
+        for (login, role, district) in [
+            ("bousai_e", Role::Bousai, &o.district),
+            ("bousai_w", Role::Bousai, &west),
+            ("staff_w", Role::Staff, &west),
+        ] {
+            let u = server::admin::create_user(&s.db, &o.id, login, login, &hash)
+                .await
+                .unwrap();
+            server::admin::grant(&s.db, &u, &role, Some(district), None)
+                .await
+                .unwrap();
+        }
+        let mut staff = s.device("staff").await;
+        person(
+            &s,
+            &mut staff,
+            "p-yes",
+            &o.school,
+            listed("同意 あり", true),
+        )
+        .await;
+        person(
+            &s,
+            &mut staff,
+            "p-no",
+            &o.other_school,
+            listed("同意 なし", false),
+        )
+        .await;
+        person(&s, &mut staff, "p-west", &west, listed("西 の人", true)).await;
+        let mut unlisted = listed("名簿 外", true);
+        unlisted["evacuation"]["listed"] = json!(false);
+        person(&s, &mut staff, "p-unlisted", &o.school, unlisted).await;
+        let mut gone = listed("亡くなった 人", true);
+        gone["profile"]["status"] = json!("deceased");
+        person(&s, &mut staff, "p-gone", &o.school, gone).await;
+        let projected: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM proj_people")
+            .fetch_one(&s.db)
+            .await
+            .unwrap();
+        assert_eq!(projected, 5, "{backend}: every person is projected");
+
+        let token = |l: &'static str| {
+            let s = &s;
+            async move { s.device(l).await.token }
+        };
+        let (east, west_b, minsei, vol, staff_w) = (
+            token("bousai_e").await,
+            token("bousai_w").await,
+            token("minsei_a").await,
+            token("vol").await,
+            token("staff_w").await,
+        );
+
+        // Normal times: only the consented, listed, living people of one's own districts.
+        let r = roster(&s, &east).await;
+        assert_eq!(
+            names(&r),
+            vec![("同意 あり".to_string(), true)],
+            "{backend}"
+        );
+        assert!(r.disaster.is_empty());
+        let e = &r.people[0];
+        assert_eq!(
+            (
+                e.doc.as_str(),
+                e.district.as_str(),
+                e.support_needed.as_str(),
+                e.birth_year
+            ),
+            ("p-yes", o.school.as_str(), "車いす", Some(1940))
+        );
+        assert_eq!(e.contacts.len(), 1);
+        assert_eq!(e.contacts[0].phone, "090-1111-2222");
+        assert_eq!(names(&roster(&s, &minsei).await), names(&r));
+        assert_eq!(
+            names(&roster(&s, &west_b).await),
+            vec![("西 の人".to_string(), true)]
+        );
+        assert_eq!(
+            names(&roster(&s, &staff.token).await),
+            vec![
+                ("同意 あり".to_string(), true),
+                ("西 の人".to_string(), true)
+            ]
+        );
+        // A volunteer has no roster.
+        let (st, v) = get(&s, "/api/roster", &vol).await;
+        assert_eq!(
+            (st, error(&v).error.as_str()),
+            (StatusCode::FORBIDDEN, "forbidden")
+        );
+        assert_eq!(s.audits("roster_refused").await, 1);
+
+        // Only staff over the district start a disaster mode, for 1 to 72 hours, with a reason.
+        let start = |hours: u32, district: &str, reason: &str| json!({"district": district, "hours": hours, "reason": reason});
+        for t in [&vol, &minsei, &east, &staff_w] {
+            let (st, _) = post(&s, "/api/disaster", t, &start(24, &o.district, "台風")).await;
+            assert_eq!(st, StatusCode::FORBIDDEN, "{backend}");
+        }
+        assert_eq!(s.audits("disaster_refused").await, 4);
+        for (hours, reason) in [
+            (0, "台風"),
+            (73, "台風"),
+            (24, "  "),
+            (24, &"長".repeat(201) as &str),
+        ] {
+            let (st, v) = post(
+                &s,
+                "/api/disaster",
+                &staff.token,
+                &start(hours, &o.district, reason),
+            )
+            .await;
+            assert_eq!(
+                (st, error(&v).error.as_str()),
+                (StatusCode::BAD_REQUEST, "bad_request")
+            );
+        }
+        let (st, _) = post(
+            &s,
+            "/api/disaster",
+            &staff.token,
+            &start(24, "nowhere", "台風"),
+        )
+        .await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        let (st, _) = post(
+            &s,
+            "/api/disaster",
+            &staff.token,
+            &json!({"district": o.district, "hours": -1}),
+        )
+        .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        assert_eq!(s.audits("disaster_start").await, 0);
+
+        let (st, v) = post(
+            &s,
+            "/api/disaster",
+            &staff.token,
+            &start(24, &o.district, "台風10号 避難指示"),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{backend}: {v}");
+        let mode: shared::api::DisasterMode = serde_json::from_value(v).unwrap();
+        assert_eq!(
+            (mode.district_name.as_str(), mode.started_by.as_str()),
+            ("東地区", "staff")
+        );
+        assert_eq!(mode.ends_at - mode.started_at, 24 * 3_600_000);
+        assert!(mode.ended_at.is_none());
+        assert_eq!(s.audits("disaster_start").await, 1);
+
+        // Under it, the east district's responders see everyone listed, marked.
+        let r = roster(&s, &east).await;
+        assert_eq!(
+            names(&r),
+            vec![
+                ("同意 あり".to_string(), true),
+                ("同意 なし".to_string(), false)
+            ],
+            "{backend}"
+        );
+        assert_eq!(
+            r.disaster.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+            vec![mode.id.as_str()]
+        );
+        assert_eq!(
+            names(&roster(&s, &west_b).await),
+            vec![("西 の人".to_string(), true)]
+        );
+        assert!(roster(&s, &west_b).await.disaster.is_empty());
+        let last: String = sqlx::query_scalar(
+            "SELECT detail FROM audit_log WHERE action = 'roster_read' AND user_id = (SELECT id FROM users WHERE login = 'bousai_e') ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_one(&s.db)
+        .await
+        .unwrap();
+        assert_eq!(last, "count 2 disaster 1");
+        // The list of modes: the organisation's staff and the district's responders.
+        for (t, n) in [(&staff.token, 1), (&east, 1), (&minsei, 1), (&west_b, 0)] {
+            let (st, v) = get(&s, "/api/disaster", t).await;
+            assert_eq!(
+                (st, v.as_array().map(Vec::len)),
+                (StatusCode::OK, Some(n)),
+                "{backend}"
+            );
+        }
+        assert_eq!(
+            get(&s, "/api/disaster", &vol).await.0,
+            StatusCode::FORBIDDEN
+        );
+
+        // Time-limited: once ends_at has passed, the unconsented are gone again.
+        sqlx::query("UPDATE disaster_modes SET ends_at = $1 WHERE id = $2")
+            .bind(server::db::now_ms() - 1)
+            .bind(mode.id.clone())
+            .execute(&s.db)
+            .await
+            .unwrap();
+        let r = roster(&s, &east).await;
+        assert_eq!(
+            names(&r),
+            vec![("同意 あり".to_string(), true)],
+            "{backend}: expired"
+        );
+        assert!(r.disaster.is_empty());
+        let end = |id: &str| format!("/api/disaster/{id}/end");
+        assert_eq!(
+            post(&s, &end(&mode.id), &staff.token, &json!(null)).await.0,
+            StatusCode::CONFLICT
+        );
+        // Still listed (over within the last 30 days).
+        assert_eq!(
+            get(&s, "/api/disaster", &east)
+                .await
+                .1
+                .as_array()
+                .map(Vec::len),
+            Some(1)
+        );
+
+        // A mode for the 小学校区 alone, ended early by staff.
+        let (_, v) = post(
+            &s,
+            "/api/disaster",
+            &staff.token,
+            &start(6, &o.other_school, "大雨"),
+        )
+        .await;
+        let school_mode: shared::api::DisasterMode = serde_json::from_value(v).unwrap();
+        assert_eq!(roster(&s, &minsei).await.people.len(), 2, "{backend}");
+        assert_eq!(
+            post(&s, &end(&school_mode.id), &east, &json!(null)).await.0,
+            StatusCode::FORBIDDEN
+        );
+        let r = s
+            .http
+            .post(format!("{}{}", s.base, end(&school_mode.id)))
+            .bearer_auth(&staff.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::OK,
+            "{backend}: ending needs no body"
+        );
+        let ended: shared::api::DisasterMode = r.json().await.unwrap();
+        assert!(ended.ended_at.is_some());
+        assert_eq!(roster(&s, &minsei).await.people.len(), 1);
+        assert_eq!(
+            post(&s, &end(&school_mode.id), &staff.token, &json!(null))
+                .await
+                .0,
+            StatusCode::CONFLICT
+        );
+        assert_eq!(s.audits("disaster_end").await, 1);
+        // Every roster read is in the log.
+        let reads: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'roster_read'")
+                .fetch_one(&s.db)
+                .await
+                .unwrap();
+        assert_eq!(reads, 10, "{backend}: ten reads above");
+    }
+}
