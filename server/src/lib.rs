@@ -2,6 +2,7 @@
 //! Stateless apart from the database, so several processes can share one PostgreSQL.
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod db;
 pub mod demo;
@@ -248,6 +249,11 @@ pub fn router(st: AppState, dist: Option<PathBuf>) -> Router {
             post(disaster::end).layer(DefaultBodyLimit::max(MAX_SMALL_BODY)),
         )
         .route("/api/roster", get(disaster::roster))
+        .route("/api/audit", get(audit::page))
+        .route(
+            "/api/reads",
+            post(audit::reads).layer(DefaultBodyLimit::max(audit::MAX_READS_BODY)),
+        )
         .route(
             "/api/sync",
             post(sync::handler).layer(DefaultBodyLimit::max(shared::sync::MAX_REQUEST_BYTES)),

@@ -54,7 +54,7 @@ struct Push {
     changes: Vec<(String, Vec<u8>)>,
 }
 
-fn valid_doc_id(id: &str) -> bool {
+pub(crate) fn valid_doc_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
         && id

@@ -962,3 +962,371 @@ async fn the_roster_shows_consented_people_and_a_disaster_mode_opens_it_for_a_li
         assert_eq!(reads, 10, "{backend}: ten reads above");
     }
 }
+
+async fn audit_page(s: &TestServer, token: &str, query: &str) -> shared::api::AuditPage {
+    let (st, v) = get(s, &format!("/api/audit?{query}"), token).await;
+    assert_eq!(st, StatusCode::OK, "{query}: {v}");
+    serde_json::from_value(v).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_page_through_their_organisation_s_audit_log_and_reading_it_is_audited() {
+    for backend in backends() {
+        let s = TestServer::start(backend).await;
+        let o = org(&s.db).await;
+        let staff = s.device("staff").await;
+        let minsei = s.device("minsei_a").await;
+        s.device("minsei_a").await;
+        // Another organisation's events stay out of this one's log.
+        let other = server::admin::create_org(&s.db, "よその社協")
+            .await
+            .unwrap();
+        let hash = server::auth::hash_password(PASSWORD).unwrap();
+        server::admin::create_user(&s.db, &other, "outsider", "よその人", &hash)
+            .await
+            .unwrap();
+        s.device("outsider").await;
+
+        let all = audit_page(&s, &staff.token, "limit=500").await;
+        assert!(all.next_before.is_none());
+        assert!(
+            all.entries.windows(2).all(|w| w[0].id > w[1].id),
+            "newest first"
+        );
+        let outsider: String = sqlx::query_scalar("SELECT id FROM users WHERE login = 'outsider'")
+            .fetch_one(&s.db)
+            .await
+            .unwrap();
+        assert!(
+            all.entries
+                .iter()
+                .all(|e| e.user_id.as_deref() != Some(outsider.as_str())),
+            "{backend}"
+        );
+        assert!(
+            all.actions.contains(&"login".to_string())
+                && all.actions.contains(&"permission_change".to_string())
+        );
+        assert!(
+            all.actions.windows(2).all(|w| w[0] < w[1]),
+            "distinct and sorted"
+        );
+
+        // Filtered by action and user, with the user's name joined.
+        let logins = audit_page(
+            &s,
+            &staff.token,
+            &format!("action=login&user={}", o.users["minsei_a"]),
+        )
+        .await;
+        assert_eq!(logins.entries.len(), 2, "{backend}");
+        assert!(logins.entries.iter().all(|e| e.action == "login"
+            && e.user_name.as_deref() == Some("minsei_a")
+            && e.device_id.is_some()));
+        assert!(
+            logins
+                .entries
+                .iter()
+                .any(|e| e.device_id.as_deref() == Some(minsei.device_id.as_str()))
+        );
+
+        // Paged two at a time with `before`: every entry once, in order.
+        let total = audit_page(&s, &staff.token, "action=login")
+            .await
+            .entries
+            .len();
+        assert_eq!(total, 3, "{backend}: three log-ins in this organisation");
+        let mut seen = Vec::new();
+        let mut before = None;
+        loop {
+            let q = match before {
+                Some(b) => format!("action=login&limit=2&before={b}"),
+                None => "action=login&limit=2".to_string(),
+            };
+            let p = audit_page(&s, &staff.token, &q).await;
+            assert!(p.entries.len() <= 2);
+            seen.extend(p.entries.iter().map(|e| e.id));
+            match p.next_before {
+                Some(b) => before = Some(b),
+                None => break,
+            }
+        }
+        let ids: Vec<i64> = audit_page(&s, &staff.token, "action=login")
+            .await
+            .entries
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(seen, ids, "{backend}");
+        // A time window.
+        let future = server::db::now_ms() + 3_600_000;
+        assert!(
+            audit_page(&s, &staff.token, &format!("since={future}"))
+                .await
+                .entries
+                .is_empty()
+        );
+        assert!(
+            !audit_page(&s, &staff.token, &format!("until={future}"))
+                .await
+                .entries
+                .is_empty()
+        );
+        // Garbage in the query is a JSON 400.
+        let (st, v) = get(&s, "/api/audit?limit=lots", &staff.token).await;
+        assert_eq!(
+            (st, error(&v).error.as_str()),
+            (StatusCode::BAD_REQUEST, "bad_request")
+        );
+
+        // Not for the 民生委員 (or anyone but the organisation's staff).
+        let (st, _) = get(&s, "/api/audit", &minsei.token).await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{backend}");
+        assert_eq!(s.audits("audit_refused").await, 1);
+        // Each page read is itself in the log, with its filters.
+        let reads: Vec<String> = sqlx::query_scalar(
+            "SELECT detail FROM audit_log WHERE action = 'audit_read' ORDER BY id",
+        )
+        .fetch_all(&s.db)
+        .await
+        .unwrap();
+        assert!(reads.len() >= 8, "{backend}: {reads:?}");
+        assert_eq!(reads[0], "", "the limit is not a filter");
+        assert!(reads.contains(&format!("action=login user={}", o.users["minsei_a"])));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_reads_are_recorded_once_and_out_of_scope_reports_are_refused() {
+    for backend in backends() {
+        let s = TestServer::start(backend).await;
+        let o = org(&s.db).await;
+        let west = server::admin::create_district(&s.db, &o.id, None, "西地区", "地区", None)
+            .await
+            .unwrap();
+        let mut staff = s.device("staff").await;
+        person(
+            &s,
+            &mut staff,
+            "p-east",
+            &o.school,
+            json!({"profile": {"name": "東 の人"}}),
+        )
+        .await;
+        person(
+            &s,
+            &mut staff,
+            "p-west",
+            &west,
+            json!({"profile": {"name": "西 の人"}}),
+        )
+        .await;
+        let map: String = sqlx::query_scalar("SELECT map_doc FROM districts WHERE id = $1")
+            .bind(o.district.clone())
+            .fetch_one(&s.db)
+            .await
+            .unwrap();
+
+        let report = json!({"reads": [
+            {"doc": "p-east", "at": 1_700_000_000_000i64},
+            {"doc": "p-east", "at": 1_700_000_000_000i64},
+            {"doc": "p-east", "at": 1_700_000_600_000i64},
+            {"doc": "p-west", "at": 1_700_000_000_000i64},
+            {"doc": map, "at": 1_700_000_000_000i64},
+        ]});
+        let (st, v) = post(&s, "/api/reads", &staff.token, &report).await;
+        assert_eq!(
+            (st, v["recorded"].as_i64()),
+            (StatusCode::OK, Some(3)),
+            "{backend}: {v}"
+        );
+        let rows: Vec<(Option<String>, String, Option<String>)> = sqlx::query_as(
+            "SELECT doc_id, detail, user_id FROM audit_log WHERE action = 'person_read' ORDER BY doc_id, detail",
+        )
+        .fetch_all(&s.db)
+        .await
+        .unwrap();
+        let staff_id = Some(o.users["staff"].clone());
+        assert_eq!(
+            rows,
+            vec![
+                (
+                    Some("p-east".into()),
+                    "opened_at=1700000000000".into(),
+                    staff_id.clone()
+                ),
+                (
+                    Some("p-east".into()),
+                    "opened_at=1700000600000".into(),
+                    staff_id.clone()
+                ),
+                (
+                    Some("p-west".into()),
+                    "opened_at=1700000000000".into(),
+                    staff_id.clone()
+                ),
+            ],
+            "{backend}: persons only, each read once"
+        );
+        // Sent again (the answer was lost): nothing twice.
+        let (st, v) = post(&s, "/api/reads", &staff.token, &report).await;
+        assert_eq!((st, v["recorded"].as_i64()), (StatusCode::OK, Some(0)));
+        // The row's time is the server's.
+        let at: i64 =
+            sqlx::query_scalar("SELECT MIN(at) FROM audit_log WHERE action = 'person_read'")
+                .fetch_one(&s.db)
+                .await
+                .unwrap();
+        assert!(at > 1_700_000_600_000);
+
+        // A 民生委員 of the east reporting a western person: refused, nothing recorded.
+        let minsei = s.device("minsei_a").await;
+        let (st, v) = post(
+            &s,
+            "/api/reads",
+            &minsei.token,
+            &json!({"reads": [{"doc": "p-east", "at": 1}, {"doc": "p-west", "at": 1}, {"doc": "nobody", "at": 1}]}),
+        )
+        .await;
+        let e = error(&v);
+        assert_eq!(
+            (st, e.error.as_str()),
+            (StatusCode::FORBIDDEN, "forbidden"),
+            "{backend}"
+        );
+        assert_eq!(e.docs, vec!["nobody".to_string(), "p-west".to_string()]);
+        assert_eq!(s.audits("person_read").await, 3);
+        assert_eq!(s.audits("reads_refused").await, 2);
+        // Too many, or garbage.
+        let many: Vec<Value> = (0..501)
+            .map(|i| json!({"doc": "p-east", "at": i}))
+            .collect();
+        let (st, v) = post(&s, "/api/reads", &staff.token, &json!({"reads": many})).await;
+        assert_eq!(
+            (st, error(&v).error.as_str()),
+            (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
+        );
+        let (st, _) = post(&s, "/api/reads", &staff.token, &json!({"reads": "all"})).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        let (st, _) = post(
+            &s,
+            "/api/reads",
+            &staff.token,
+            &json!({"reads": [{"doc": "../x", "at": 1}]}),
+        )
+        .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        assert_eq!(s.audits("person_read").await, 3, "{backend}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_refuses_to_change_or_delete_audit_rows() {
+    for backend in backends() {
+        let s = TestServer::start(backend).await;
+        org(&s.db).await;
+        let rows = s.count("audit_log").await;
+        assert!(rows > 0);
+        let mut refusals = vec![
+            "UPDATE audit_log SET detail = 'rewritten'",
+            "UPDATE audit_log SET action = 'nothing' WHERE id = (SELECT MIN(id) FROM audit_log)",
+            "DELETE FROM audit_log",
+            "DELETE FROM audit_log WHERE id = (SELECT MAX(id) FROM audit_log)",
+        ];
+        if backend == "postgres" {
+            refusals.push("TRUNCATE audit_log");
+        }
+        for sql in refusals {
+            let e = sqlx::query(sql)
+                .execute(&s.db)
+                .await
+                .expect_err(&format!("{backend}: {sql} must fail"));
+            assert!(e.to_string().contains("append-only"), "{backend}: {e}");
+        }
+        assert_eq!(s.count("audit_log").await, rows, "{backend}");
+        let rewritten: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE detail = 'rewritten' OR action = 'nothing'",
+        )
+        .fetch_one(&s.db)
+        .await
+        .unwrap();
+        assert_eq!(rewritten, 0);
+        // Appending still works.
+        server::db::audit(&s.db, None, None, None, "test", None, "")
+            .await
+            .unwrap();
+        assert_eq!(s.count("audit_log").await, rows + 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_new_routes_have_body_limits_origin_checks_and_json_errors() {
+    for backend in backends() {
+        let s = TestServer::start(backend).await;
+        org(&s.db).await;
+        let staff = s.device("staff").await;
+        let writing = [
+            "/api/pin",
+            "/api/unlock",
+            "/api/disaster",
+            "/api/disaster/some-id/end",
+            "/api/reads",
+        ];
+        let send = |path: &str, body: Vec<u8>, origin: Option<&str>| {
+            let mut r = s
+                .http
+                .post(format!("{}{path}", s.base))
+                .bearer_auth(&staff.token)
+                .header("content-type", "application/json")
+                .body(body);
+            if let Some(o) = origin {
+                r = r.header("origin", o);
+            }
+            async move {
+                let r = r.send().await.unwrap();
+                let st = r.status();
+                let v: Value = r.json().await.expect("a JSON answer");
+                (st, v["error"].as_str().unwrap_or("ok").to_string())
+            }
+        };
+        for path in writing {
+            assert_eq!(
+                send(path, b"{}".to_vec(), Some("https://evil.example")).await,
+                (StatusCode::FORBIDDEN, "forbidden".to_string()),
+                "{backend}: {path}"
+            );
+            if path.ends_with("/end") {
+                // Takes no body: one sent is never read.
+                continue;
+            }
+            // Just over the route's limit: a body much larger than the limit may still be
+            // in flight when the server answers 413 and closes, which the client can see
+            // as a reset connection instead of the answer.
+            let limit = if path == "/api/reads" { 64 } else { 16 };
+            let big = vec![b' '; (limit + 1) * 1024];
+            assert_eq!(
+                send(path, big, None).await,
+                (StatusCode::PAYLOAD_TOO_LARGE, "too_large".to_string()),
+                "{backend}: {path}"
+            );
+        }
+        assert_eq!(s.audits("foreign_origin").await, writing.len() as i64);
+        // 20 KiB: over the 16 KiB of the small routes, under the 64 KiB of read reports.
+        let mid = format!("{{\"reads\": [], \"pad\": \"{}\"}}", "x".repeat(20 * 1024));
+        assert_eq!(
+            send("/api/pin", mid.clone().into_bytes(), None).await.0,
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        assert_eq!(
+            send("/api/reads", mid.into_bytes(), None).await.0,
+            StatusCode::OK
+        );
+        for path in ["/api/pin", "/api/unlock", "/api/disaster", "/api/reads"] {
+            assert_eq!(
+                send(path, b"\x00\x9f garbage".to_vec(), None).await,
+                (StatusCode::BAD_REQUEST, "bad_request".to_string()),
+                "{backend}: {path}"
+            );
+        }
+    }
+}
