@@ -80,13 +80,14 @@ async fn main() -> anyhow::Result<()> {
             let today = shared::Date::from_unix_ms_jst(db::now_ms()).context("clock")?;
             let s = demo::load(&pool, today).await?;
             println!(
-                "demo loaded: organisation {}, {} persons, {} changes; log in as admin, staff, minsei01…{:02}, vol01…{:02}, salon1…{} with password {}",
+                "demo loaded: organisation {}, {} persons, {} changes; log in as admin, staff, minsei01…{:02}, vol01…{:02}, salon1…{}, bousai01…{:02} with password {}",
                 s.org,
                 s.persons,
                 s.changes,
                 demo::MINSEI,
                 demo::VOLUNTEERS,
                 demo::SALONS,
+                demo::BOUSAI,
                 demo::PASSWORD
             );
             Ok(())
