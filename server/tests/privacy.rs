@@ -364,6 +364,21 @@ async fn an_open_device_changes_its_pin_and_nobody_unlocks_without_its_id() {
                 .await
                 .unwrap();
         assert_eq!(details, vec!["".to_string(), "changed".to_string()]);
+        // A device signed in before wrapping secrets existed gets one at its first unlock.
+        sqlx::query("UPDATE devices SET wrap_secret = NULL WHERE id = $1")
+            .bind(d.to_string())
+            .execute(&s.db)
+            .await
+            .unwrap();
+        let (st, v) = unlock(&s, d, &new).await;
+        assert_eq!(st, StatusCode::OK, "{backend}: {v}");
+        let keys: DeviceKeys = serde_json::from_value(v).unwrap();
+        assert_eq!(keys.wrap_secret.0.len(), 32);
+        assert_ne!(keys.wrap_secret, l.keys.wrap_secret);
+        assert_eq!(
+            one_str(&s, "SELECT wrap_secret FROM devices WHERE id = $1", d).await,
+            Some(hex::encode(&keys.wrap_secret.0))
+        );
         // Setting a PIN needs the device's token.
         let (st, _) = post(&s, "/api/pin", "mm1_madeup", &json!({"proof": b64(&new)})).await;
         assert_eq!(st, StatusCode::UNAUTHORIZED);
