@@ -208,12 +208,12 @@ pub async fn user_by_login(db: &Db, login: &str) -> anyhow::Result<(String, Stri
 }
 
 /// Runs `mutate` (a change of `user`'s access) in one transaction with the scope events it
-/// causes.
+/// causes, audited as `permission_change` with `detail` (roles, rights and ids only).
 async fn rescope<F>(
     db: &Db,
     user: &str,
-    action: &str,
     detail: &str,
+    doc: Option<&str>,
     mutate: F,
 ) -> anyhow::Result<()>
 where
@@ -251,8 +251,19 @@ where
         next += 1;
     }
     store::set_seq(&mut tx, &org, next - 1).await?;
+    // A change of the right alone (view ↔ edit) moves no document in or out of scope; the
+    // new directory version makes devices fetch the new `can_edit`.
     bump_directory(&mut tx, &org).await?;
-    audit(&mut *tx, Some(&org), Some(user), None, action, None, detail).await?;
+    audit(
+        &mut *tx,
+        Some(&org),
+        Some(user),
+        None,
+        "permission_change",
+        doc,
+        detail,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -262,7 +273,12 @@ pub mod futures_like {
         std::pin::Pin<Box<dyn std::future::Future<Output = sqlx::Result<()>> + Send + 't>>;
 }
 
-/// Gives `user` a role, limited to a district subtree or a salon where given.
+fn right(can_edit: bool) -> &'static str {
+    if can_edit { "edit" } else { "view" }
+}
+
+/// Gives `user` a role, limited to a district subtree or a salon where given, with the
+/// right to change the documents it opens.
 pub async fn grant(
     db: &Db,
     user: &str,
@@ -270,26 +286,58 @@ pub async fn grant(
     district: Option<&str>,
     salon: Option<&str>,
 ) -> anyhow::Result<()> {
+    set_grant(db, user, role, district, salon, true).await
+}
+
+/// Gives `user` a role (limited to a district subtree or a salon where given) that opens
+/// its documents for editing, or for viewing only. Granting the same role and limit again
+/// changes the right of the existing grant.
+pub async fn set_grant(
+    db: &Db,
+    user: &str,
+    role: &Role,
+    district: Option<&str>,
+    salon: Option<&str>,
+    can_edit: bool,
+) -> anyhow::Result<()> {
     let (role, district, salon) = (
         role.code().to_string(),
         district.map(str::to_string),
         salon.map(str::to_string),
     );
-    let detail = format!(
-        "{role} {} {}",
-        district.as_deref().unwrap_or("-"),
-        salon.as_deref().unwrap_or("-")
-    );
+    let mut detail = format!("grant {role} {}", right(can_edit));
+    if let Some(d) = &district {
+        detail.push_str(&format!(" district {d}"));
+    }
+    if let Some(s) = &salon {
+        detail.push_str(&format!(" salon {s}"));
+    }
     let user_s = user.to_string();
-    rescope(db, user, "role_granted", &detail, move |c| {
+    rescope(db, user, &detail, None, move |c| {
         Box::pin(async move {
-            sqlx::query("INSERT INTO memberships (id, user_id, role, district_id, salon_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            let edit = i64::from(can_edit);
+            let same = sqlx::query(
+                "UPDATE memberships SET can_edit = $1 WHERE user_id = $2 AND role = $3 \
+                 AND COALESCE(district_id, '') = COALESCE($4, '') AND COALESCE(salon_id, '') = COALESCE($5, '')",
+            )
+            .bind(edit)
+            .bind(user_s.clone())
+            .bind(role.clone())
+            .bind(district.clone())
+            .bind(salon.clone())
+            .execute(&mut *c)
+            .await?;
+            if same.rows_affected() > 0 {
+                return Ok(());
+            }
+            sqlx::query("INSERT INTO memberships (id, user_id, role, district_id, salon_id, created_at, can_edit) VALUES ($1, $2, $3, $4, $5, $6, $7)")
                 .bind(new_id())
                 .bind(user_s)
                 .bind(role)
                 .bind(district)
                 .bind(salon)
                 .bind(now_ms())
+                .bind(edit)
                 .execute(c)
                 .await
                 .map(|_| ())
@@ -301,7 +349,8 @@ pub async fn grant(
 /// Takes every role of `role` from `user`.
 pub async fn revoke_role(db: &Db, user: &str, role: &Role) -> anyhow::Result<()> {
     let (u, r) = (user.to_string(), role.code().to_string());
-    rescope(db, user, "role_revoked", role.code(), move |c| {
+    let detail = format!("revoke-role {}", role.code());
+    rescope(db, user, &detail, None, move |c| {
         Box::pin(async move {
             sqlx::query("DELETE FROM memberships WHERE user_id = $1 AND role = $2")
                 .bind(u)
@@ -314,18 +363,29 @@ pub async fn revoke_role(db: &Db, user: &str, role: &Role) -> anyhow::Result<()>
     .await
 }
 
-/// Assigns a volunteer to visit the person of document `doc`.
+/// Assigns a volunteer to visit the person of document `doc` (with the right to record).
 pub async fn assign(db: &Db, user: &str, doc: &str) -> anyhow::Result<()> {
+    set_assignment(db, user, doc, true).await
+}
+
+/// Assigns a volunteer to the person of document `doc`, to record visits or to view
+/// only; assigning again changes the right.
+pub async fn set_assignment(db: &Db, user: &str, doc: &str, can_edit: bool) -> anyhow::Result<()> {
     let (u, d) = (user.to_string(), doc.to_string());
-    rescope(db, user, "assigned", doc, move |c| {
+    let detail = format!("assign {}", right(can_edit));
+    rescope(db, user, &detail, Some(doc), move |c| {
         Box::pin(async move {
-            sqlx::query("INSERT INTO assignments (user_id, doc_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (user_id, doc_id) DO NOTHING")
-                .bind(u)
-                .bind(d)
-                .bind(now_ms())
-                .execute(c)
-                .await
-                .map(|_| ())
+            sqlx::query(
+                "INSERT INTO assignments (user_id, doc_id, created_at, can_edit) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (user_id, doc_id) DO UPDATE SET can_edit = excluded.can_edit",
+            )
+            .bind(u)
+            .bind(d)
+            .bind(now_ms())
+            .bind(i64::from(can_edit))
+            .execute(c)
+            .await
+            .map(|_| ())
         })
     })
     .await
@@ -333,7 +393,7 @@ pub async fn assign(db: &Db, user: &str, doc: &str) -> anyhow::Result<()> {
 
 pub async fn unassign(db: &Db, user: &str, doc: &str) -> anyhow::Result<()> {
     let (u, d) = (user.to_string(), doc.to_string());
-    rescope(db, user, "unassigned", doc, move |c| {
+    rescope(db, user, "unassign", Some(doc), move |c| {
         Box::pin(async move {
             sqlx::query("DELETE FROM assignments WHERE user_id = $1 AND doc_id = $2")
                 .bind(u)

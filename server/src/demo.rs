@@ -1,9 +1,12 @@
 //! `server demo`: a realistic fictional 社協 for demonstrations and benchmarks.
 //!
 //! みなと市社会福祉協議会 (fictional): one 支所 with two 地区 (東地区, 西地区), each with two
-//! 小学校区; 300 people watched over, 10 民生委員, 40 volunteers, 6 salons, and twelve
-//! months of visits and salon sessions ending today. Every log-in has the password
-//! [`PASSWORD`]; README.md lists them.
+//! 小学校区; 300 people watched over, 10 民生委員, 40 volunteers, one 自主防災組織 per 地区
+//! (`bousai01`, `bousai02`), 6 salons, and twelve months of visits and salon sessions
+//! ending today. A third of the people are listed as needing help to evacuate
+//! (避難行動要支援者, [`LISTED`]), half of those consented to sharing with the 自主防災組織
+//! ([`CONSENTED_BOUSAI`]). `vol40` may only view one person ([`VIEW_ONLY_LOGIN`]). Every
+//! log-in has the password [`PASSWORD`]; README.md lists them.
 
 use crate::admin;
 use crate::auth;
@@ -22,6 +25,22 @@ pub const PERSONS: usize = 300;
 pub const VOLUNTEERS: usize = 40;
 pub const MINSEI: usize = 10;
 pub const SALONS: usize = 6;
+/// One 自主防災組織 log-in per 地区.
+pub const BOUSAI: usize = 2;
+/// People listed as 避難行動要支援者 (every person `n` with `n % 6 < 2`) …
+pub const LISTED: usize = 100;
+/// … of whom these consented to sharing with the 自主防災組織 (`n % 12 < 2`).
+pub const CONSENTED_BOUSAI: usize = 50;
+/// The volunteer with one view-only assignment (the first person, whom they do not visit).
+pub const VIEW_ONLY_LOGIN: &str = "vol40";
+
+const SUPPORT: &[&str] = &[
+    "車いす。階段は2人で介助",
+    "杖歩行。ゆっくりなら歩ける",
+    "耳が遠い。玄関で大きな声で呼ぶ",
+    "在宅酸素。ボンベを持ち出す",
+    "目が不自由。手引きが必要",
+];
 
 const FAMILY: &[(&str, &str)] = &[
     ("佐藤", "さとう"),
@@ -176,6 +195,19 @@ pub async fn load(db: &Db, today: Date) -> anyhow::Result<Summary> {
         admin::grant(db, &id, &Role::Minsei, Some(scope), None).await?;
         minsei.push(id);
     }
+    // 自主防災組織: one per 地区, seeing that 地区's evacuation roster.
+    for (i, (district, _)) in areas.iter().enumerate() {
+        let name = if i == 0 { "東地区" } else { "西地区" };
+        let id = admin::create_user(
+            db,
+            &org,
+            &format!("bousai{:02}", i + 1),
+            &format!("{name} 自主防災会"),
+            &hash,
+        )
+        .await?;
+        admin::grant(db, &id, &Role::Bousai, Some(district), None).await?;
+    }
     let mut volunteers = Vec::new();
     for i in 0..VOLUNTEERS {
         let (fam, _) = pick(&mut rng, FAMILY);
@@ -262,11 +294,28 @@ pub async fn load(db: &Db, today: Date) -> anyhow::Result<Summary> {
                 &Consent {
                     visits: true,
                     share_minsei: true,
+                    share_bousai: n % 12 < 2,
                     date: Some(since),
                     method: Some(ConsentMethod::Written),
                     ..Default::default()
                 },
             )?;
+            if n % 6 < 2 {
+                crdt::save_at(
+                    tx,
+                    &["evacuation"],
+                    &Evacuation {
+                        listed: true,
+                        support_needed: SUPPORT[n % SUPPORT.len()].into(),
+                        helper: format!("近所の{}さん", FAMILY[(n / 6) % FAMILY.len()].0),
+                        shelter: if n % 2 == 0 {
+                            "東小学校 体育館".into()
+                        } else {
+                            "西公民館".into()
+                        },
+                    },
+                )?;
+            }
             let contact = json!({"name": format!("{fam} 一郎"), "relation": "長男", "phone": "090-0000-0000", "order": 1});
             crdt::write(tx, &["emergency", "contacts", &new_id()], &contact)
         })?;
@@ -350,6 +399,10 @@ pub async fn load(db: &Db, today: Date) -> anyhow::Result<Summary> {
         let _ = district;
         for v in &vols {
             admin::assign(db, v, &id).await?;
+        }
+        if n == 0 {
+            // A volunteer who may read this person's record but not write to it.
+            admin::set_assignment(db, &volunteers[VOLUNTEERS - 1], &id, false).await?;
         }
     }
 

@@ -125,10 +125,9 @@ impl IntoResponse for Error {
 pub fn from_json_rejection(r: axum::extract::rejection::JsonRejection) -> Error {
     use axum::extract::rejection::JsonRejection as J;
     if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return Error::TooLarge(format!(
-            "the body is over the limit of {} bytes",
-            shared::sync::MAX_REQUEST_BYTES
-        ));
+        return Error::TooLarge(
+            "the body is over this route's limit (docs/api.md; sync takes 4 MiB)".into(),
+        );
     }
     match r {
         J::JsonDataError(e) => Error::bad(format!(

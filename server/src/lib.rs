@@ -2,11 +2,13 @@
 //! Stateless apart from the database, so several processes can share one PostgreSQL.
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod db;
 pub mod demo;
 pub mod devices;
 pub mod directory;
+pub mod disaster;
 pub mod error;
 pub mod keys;
 pub mod projection;
@@ -236,6 +238,22 @@ pub fn router(st: AppState, dist: Option<PathBuf>) -> Router {
         .route("/api/devices/{id}/revoke", post(devices::revoke))
         .route("/api/users/{id}/devices", get(devices::of_user))
         .route("/api/directory", get(directory::handler))
+        .route(
+            "/api/disaster",
+            get(disaster::list)
+                .post(disaster::start)
+                .layer(DefaultBodyLimit::max(MAX_SMALL_BODY)),
+        )
+        .route(
+            "/api/disaster/{id}/end",
+            post(disaster::end).layer(DefaultBodyLimit::max(MAX_SMALL_BODY)),
+        )
+        .route("/api/roster", get(disaster::roster))
+        .route("/api/audit", get(audit::page))
+        .route(
+            "/api/reads",
+            post(audit::reads).layer(DefaultBodyLimit::max(audit::MAX_READS_BODY)),
+        )
         .route(
             "/api/sync",
             post(sync::handler).layer(DefaultBodyLimit::max(shared::sync::MAX_REQUEST_BYTES)),

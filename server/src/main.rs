@@ -16,9 +16,11 @@ usage:
   server admin district ORG NAME LEVEL [--parent ID]
   server admin salon ORG NAME [--district ID] [--type fureai|kosodate|…]
   server admin user ORG LOGIN NAME       password from MIMAMORI_PASSWORD or the first line of stdin
-  server admin grant LOGIN ROLE [--district ID] [--salon ID]
+  server admin grant LOGIN ROLE [--district ID] [--salon ID] [--view-only]
+                                         granting the same role and limit again changes the right
   server admin revoke-role LOGIN ROLE
-  server admin assign LOGIN DOC          a volunteer visits the person of DOC
+  server admin assign LOGIN DOC [--view-only]
+                                         a volunteer visits the person of DOC (or only views it)
   server admin unassign LOGIN DOC
   server admin devices LOGIN             list a user's devices
   server admin revoke DEVICE_ID          sign a device out
@@ -78,13 +80,14 @@ async fn main() -> anyhow::Result<()> {
             let today = shared::Date::from_unix_ms_jst(db::now_ms()).context("clock")?;
             let s = demo::load(&pool, today).await?;
             println!(
-                "demo loaded: organisation {}, {} persons, {} changes; log in as admin, staff, minsei01…{:02}, vol01…{:02}, salon1…{} with password {}",
+                "demo loaded: organisation {}, {} persons, {} changes; log in as admin, staff, minsei01…{:02}, vol01…{:02}, salon1…{}, bousai01…{:02} with password {}",
                 s.org,
                 s.persons,
                 s.changes,
                 demo::MINSEI,
                 demo::VOLUNTEERS,
                 demo::SALONS,
+                demo::BOUSAI,
                 demo::PASSWORD
             );
             Ok(())
@@ -155,15 +158,16 @@ async fn admin_cmd(db: &db::Db, a: &[String]) -> anyhow::Result<()> {
             let role = Role::from_code(&arg(a, 2, "ROLE")?);
             if !role.is_known() {
                 bail!(
-                    "unknown role; one of admin, staff, minsei, volunteer, salon_leader, salon_helper, member"
+                    "unknown role; one of admin, staff, minsei, volunteer, salon_leader, salon_helper, member, bousai"
                 );
             }
-            admin::grant(
+            admin::set_grant(
                 db,
                 &user,
                 &role,
                 flag(a, "--district").as_deref(),
                 flag(a, "--salon").as_deref(),
+                !a.iter().any(|x| x == "--view-only"),
             )
             .await?;
         }
@@ -173,7 +177,13 @@ async fn admin_cmd(db: &db::Db, a: &[String]) -> anyhow::Result<()> {
         }
         Some("assign") => {
             let (user, _) = admin::user_by_login(db, &arg(a, 1, "LOGIN")?).await?;
-            admin::assign(db, &user, &arg(a, 2, "DOC")?).await?;
+            admin::set_assignment(
+                db,
+                &user,
+                &arg(a, 2, "DOC")?,
+                !a.iter().any(|x| x == "--view-only"),
+            )
+            .await?;
         }
         Some("unassign") => {
             let (user, _) = admin::user_by_login(db, &arg(a, 1, "LOGIN")?).await?;

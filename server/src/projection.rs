@@ -1,5 +1,6 @@
 //! SQL projections of the documents (visits, salon sessions and attendance, follow-ups),
-//! for reports. Rebuilt from a document whenever it has changes the projection has not
+//! for reports; and each person's profile, evacuation needs and consent to share with the
+//! 自主防災組織 (`proj_people`), for the evacuation roster. Rebuilt from a document whenever it has changes the projection has not
 //! seen (`documents.proj_seq < last_seq`); the same pass compacts the document's snapshot.
 //! Idempotent, so any number of server processes may run it.
 
@@ -72,6 +73,7 @@ pub async fn rebuild(db: &Db, id: &str) -> anyhow::Result<()> {
     };
     let mut tx = db.begin().await?;
     for t in [
+        "proj_people",
         "proj_visits",
         "proj_followups",
         "proj_attendance",
@@ -121,6 +123,31 @@ async fn person(
     district: Option<&str>,
 ) -> anyhow::Result<()> {
     let (p, _) = shared::doc::read::<Person, _>(doc)?;
+    let mut contacts: Vec<_> = p.emergency.contacts.values().collect();
+    contacts.sort_by(|a, b| (a.order, &a.name).cmp(&(b.order, &b.name)));
+    sqlx::query(
+        "INSERT INTO proj_people (doc_id, org_id, district_id, name, kana, birth_year, address, phone, household, status, \
+         listed, support_needed, helper, shelter, contacts_json, consent_bousai) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(id.to_string())
+    .bind(org.to_string())
+    .bind(district.map(str::to_string))
+    .bind(p.profile.name.clone())
+    .bind(p.profile.kana.clone())
+    .bind(p.profile.birth_year.map(i64::from))
+    .bind(p.profile.address.clone())
+    .bind(p.profile.phone.clone())
+    .bind(p.profile.household.as_ref().map(|h| h.code().to_string()))
+    .bind(p.profile.status.code().to_string())
+    .bind(i64::from(p.evacuation.listed))
+    .bind(p.evacuation.support_needed.clone())
+    .bind(p.evacuation.helper.clone())
+    .bind(p.evacuation.shelter.clone())
+    .bind(serde_json::to_string(&contacts)?)
+    .bind(i64::from(p.consent.share_bousai))
+    .execute(&mut **tx)
+    .await?;
     for (rid, v) in &p.visits {
         if v.withdrawn {
             continue;

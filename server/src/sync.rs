@@ -54,7 +54,7 @@ struct Push {
     changes: Vec<(String, Vec<u8>)>,
 }
 
-fn valid_doc_id(id: &str) -> bool {
+pub(crate) fn valid_doc_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
         && id
@@ -157,7 +157,8 @@ pub async fn handler(
 
 /// Every pushed or reconciled document must be one the caller may change (or, if new,
 /// may create). One refused document refuses the whole request, audited, with nothing
-/// stored. Returns the documents to create.
+/// stored: documents out of scope answer 403 `forbidden` (`sync_refused`), documents the
+/// caller may only view 403 `read_only` (`write_refused`). Returns the documents to create.
 async fn check_access(
     st: &AppState,
     c: &Caller,
@@ -166,12 +167,27 @@ async fn check_access(
     fallback: &[(String, Message)],
 ) -> Result<Vec<(String, NewDoc)>> {
     let mut refused = BTreeSet::new();
+    let mut read_only = BTreeSet::new();
     let mut creates = Vec::new();
     for p in pushes {
         match sc.get(&p.doc) {
             Some(a) if a.can_edit => {}
             Some(_) => {
-                refused.insert(p.doc.clone());
+                // Viewing only: nothing new may be written. Changes the server already
+                // has (a retry of an answer lost before the right changed) write nothing.
+                for (hash, _) in &p.changes {
+                    let known: Option<i64> = sqlx::query_scalar(
+                        "SELECT seq FROM changes WHERE doc_id = $1 AND hash = $2",
+                    )
+                    .bind(p.doc.clone())
+                    .bind(hash.clone())
+                    .fetch_optional(&st.db)
+                    .await?;
+                    if known.is_none() {
+                        read_only.insert(p.doc.clone());
+                        break;
+                    }
+                }
             }
             None => {
                 let exists: Option<String> =
@@ -197,7 +213,7 @@ async fn check_access(
             refused.insert(doc.clone());
         }
     }
-    if refused.is_empty() {
+    if refused.is_empty() && read_only.is_empty() {
         return Ok(creates);
     }
     for d in &refused {
@@ -212,7 +228,28 @@ async fn check_access(
         )
         .await?;
     }
+    for d in &read_only {
+        audit(
+            &st.db,
+            Some(&c.org_id),
+            Some(&c.user_id),
+            Some(&c.device_id),
+            "write_refused",
+            Some(d),
+            "view only",
+        )
+        .await?;
+    }
+    if refused.is_empty() {
+        tracing::warn!(user = %c.login, docs = read_only.len(), "sync refused: documents the user may only view");
+        return Err(Error::ReadOnly {
+            message: "you may only view these documents; nothing from this request was stored"
+                .into(),
+            docs: read_only.into_iter().collect(),
+        });
+    }
     tracing::warn!(user = %c.login, docs = refused.len(), "sync refused: documents out of scope");
+    refused.extend(read_only);
     Err(Error::Forbidden {
         message: "you may not change or read these documents; nothing from this request was stored"
             .into(),
@@ -292,8 +329,22 @@ async fn write(
         let new = am.get_changes(&before);
         if !new.is_empty() {
             if !sc.get(&doc).is_some_and(|a| a.can_edit) {
-                return Err(Error::Forbidden {
-                    message: "you may not change this document".into(),
+                // Nothing of this request is kept: roll back before the audit row.
+                tx.rollback().await?;
+                audit(
+                    &st.db,
+                    Some(&c.org_id),
+                    Some(&c.user_id),
+                    Some(&c.device_id),
+                    "write_refused",
+                    Some(&doc),
+                    "view only (sync message)",
+                )
+                .await?;
+                return Err(Error::ReadOnly {
+                    message:
+                        "you may only view this document; nothing from this request was stored"
+                            .into(),
                     docs: vec![doc],
                 });
             }

@@ -91,6 +91,60 @@ async fn the_demo_loads_and_each_role_sees_its_own() {
         assert_eq!(leader.salons.len(), 1);
         assert!(leader.people.is_empty());
 
+        // 避難行動要支援者: listed people, half of them consenting to the 自主防災組織.
+        let listed: (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), COUNT(CASE WHEN consent_bousai = 1 THEN 1 END) FROM proj_people WHERE listed = 1",
+        )
+        .fetch_one(&s.db)
+        .await
+        .unwrap();
+        assert_eq!(
+            listed,
+            (
+                server::demo::LISTED as i64,
+                server::demo::CONSENTED_BOUSAI as i64
+            ),
+            "{backend}"
+        );
+        // One 自主防災組織 per 地区: no records, the 地区's consenting people on the roster.
+        let bousai = login("bousai01").await;
+        assert!(bousai.docs.is_empty() && bousai.people.is_empty());
+        let phone = s.device_with("bousai01", server::demo::PASSWORD).await;
+        let roster: shared::api::Roster = s
+            .http
+            .get(format!("{}/api/roster", s.base))
+            .bearer_auth(&phone.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            roster.people.len(),
+            server::demo::CONSENTED_BOUSAI / 2,
+            "{backend}"
+        );
+        assert!(
+            roster
+                .people
+                .iter()
+                .all(|p| p.consented && !p.support_needed.is_empty())
+        );
+        // One view-only assignment.
+        let view_only: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM assignments WHERE can_edit = 0")
+                .fetch_one(&s.db)
+                .await
+                .unwrap();
+        assert_eq!(view_only, 1);
+        let viewer = login(server::demo::VIEW_ONLY_LOGIN).await;
+        assert_eq!(
+            viewer.docs.iter().filter(|d| !d.can_edit).count(),
+            1,
+            "{backend}"
+        );
+
         // A volunteer's phone gets exactly its people in one first sync.
         let mut phone = s.device_with("vol01", server::demo::PASSWORD).await;
         phone.sync().await;
