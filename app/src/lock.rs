@@ -284,7 +284,7 @@ pub async fn unlock(pin: &str, now: f64) -> Unlock {
                     keys.wrap_secret.0
                 }
                 Err(NetError::Offline) => return Unlock::NeedsSignal,
-                Err(NetError::Api(401, _)) => return Unlock::Revoked,
+                Err(NetError::Api(401, e)) if e.error == "revoked" => return Unlock::Revoked,
                 Err(NetError::Api(403, e)) if e.error == "wrong_pin" => {
                     let left = e.attempts_left.unwrap_or(0);
                     update(|x| x.failures = PIN_ATTEMPTS.saturating_sub(left));

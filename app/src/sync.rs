@@ -18,6 +18,9 @@ thread_local! {
     static AGAIN: Cell<bool> = const { Cell::new(false) };
 }
 
+/// The server's limit on one `POST /api/reads`.
+const MAX_READS_PER_REPORT: usize = 500;
+
 /// At most this many rounds back to back (a large first download says `more`).
 const MAX_ROUNDS: usize = 50;
 
@@ -222,10 +225,12 @@ fn queued_reads() -> ReadReport {
 }
 
 async fn report_reads(token: &str) {
-    let reads = queued_reads();
+    let mut reads = queued_reads();
     if reads.reads.is_empty() {
         return;
     }
+    // The server takes at most this many per report; the rest go with the next contact.
+    reads.reads.truncate(MAX_READS_PER_REPORT);
     let sent = reads.reads.len();
     let r: Result<serde_json::Value, NetError> =
         net::json("POST", "/api/reads", Some(token), Some(&reads)).await;
