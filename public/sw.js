@@ -11,6 +11,8 @@ const SHELL = '/index.html';
 // versions, so the area viewed before still shows offline. Bounded to about MAX_TILES.
 const TILES = 'mimamori-tiles';
 const MAX_TILES = 3000;
+// Written by the app (app/src/lock.rs, KEYRING_CACHE); the service worker never touches it.
+const KEYRING = 'mimamori-keyring';
 // Check the bound after this many stored tiles rather than on every one.
 const TRIM_EVERY = 50;
 let storedSinceTrim = 0;
@@ -27,7 +29,9 @@ self.addEventListener('install', (event) => {
 self.addEventListener('activate', (event) => {
   event.waitUntil((async () => {
     for (const key of await caches.keys()) {
-      if (key.startsWith('mimamori-') && key !== CACHE && key !== TILES) await caches.delete(key);
+      // Old versions' caches only. Never the tiles, and never the app's keyring (the
+      // sealed data key: deleting it would make every record on the phone unreadable).
+      if (key.startsWith('mimamori-') && key !== CACHE && key !== TILES && key !== KEYRING) await caches.delete(key);
     }
     await self.clients.claim();
   })());

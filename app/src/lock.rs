@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use shared::api::{DeviceKeys, LoginResponse, PIN_ATTEMPTS, PinSet, UnlockRequest};
 use shared::sync::Bytes;
 use std::cell::RefCell;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::CryptoKey;
 
 /// Idle minutes before the app locks by itself, unless the user chose otherwise.
@@ -22,18 +24,30 @@ pub const PIN_MAX: usize = 8;
 const DAY_MS: f64 = 86_400_000.0;
 const KEY_AAD: &[u8] = b"mimamori-data-key";
 
+/// The lock record. Most of it is kept in IndexedDB (`meta/lock`); the fields marked
+/// *keyring* are kept apart in Cache Storage ([`KEYRING_CACHE`]) instead, because deleting
+/// a cache removes its files from the disk at once, while IndexedDB keeps deleted records
+/// in its files until a later compaction: after a wipe, what is left of the database can
+/// no longer be opened by any PIN (the sealed data key is gone), and the user's name is
+/// not left behind either.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LockInfo {
+    /// *keyring*
+    #[serde(skip)]
     pub user_id: String,
+    /// *keyring*
+    #[serde(skip)]
     pub login: String,
-    /// The user's own name, for "○○さん、PIN を入れてください".
+    /// *keyring*: the user's own name, for "○○さん、PIN を入れてください".
+    #[serde(skip)]
     pub name: String,
+    /// *keyring*: the data key sealed with the wrapping key (hex).
+    #[serde(skip)]
+    pub wrapped: String,
     pub device_id: String,
     /// PBKDF2 salt (hex).
     pub salt: String,
-    /// The data key sealed with the wrapping key (hex).
-    pub wrapped: String,
     /// The server's wrapping secret (hex), kept until `secret_until`; after that the phone
     /// must unlock online.
     pub secret: Option<String>,
@@ -46,6 +60,78 @@ pub struct LockInfo {
     /// The server knows this device's PIN proof (else sent again at the next contact).
     pub pin_registered: bool,
     pub idle_minutes: u32,
+}
+
+/// Where the keyring lives (never deleted by the service worker's clean-up of old
+/// versions: see `public/sw.js`).
+pub const KEYRING_CACHE: &str = "mimamori-keyring";
+const KEYRING_URL: &str = "/keyring";
+
+/// The keyring fields of the lock record, as stored in Cache Storage.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct Keyring {
+    user_id: String,
+    login: String,
+    name: String,
+    wrapped: String,
+}
+
+fn caches() -> Option<web_sys::CacheStorage> {
+    web_sys::window()?.caches().ok()
+}
+
+/// Reads the keyring into `info` (false when there is none: the data cannot be opened).
+pub async fn load_keyring(info: &mut LockInfo) -> bool {
+    let r: Result<Option<Keyring>, JsValue> = async {
+        let Some(c) = caches() else { return Ok(None) };
+        let cache: web_sys::Cache = JsFuture::from(c.open(KEYRING_CACHE)).await?.dyn_into()?;
+        let hit = JsFuture::from(cache.match_with_str(KEYRING_URL)).await?;
+        let Ok(resp) = hit.dyn_into::<web_sys::Response>() else {
+            return Ok(None);
+        };
+        let text = JsFuture::from(resp.text()?).await?.as_string().unwrap_or_default();
+        Ok(serde_json::from_str(&text).ok())
+    }
+    .await;
+    match r {
+        Ok(Some(k)) if !k.wrapped.is_empty() => {
+            info.user_id = k.user_id;
+            info.login = k.login;
+            info.name = k.name;
+            info.wrapped = k.wrapped;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Stores the keyring fields of the lock record in memory; waits until stored.
+pub async fn save_keyring() -> Result<(), String> {
+    let i = info().ok_or("no lock record")?;
+    let k = Keyring {
+        user_id: i.user_id,
+        login: i.login,
+        name: i.name,
+        wrapped: i.wrapped,
+    };
+    let text = serde_json::to_string(&k).map_err(err)?;
+    let r: Result<(), JsValue> = async {
+        let c = caches().ok_or_else(|| JsValue::from_str("no Cache Storage"))?;
+        let cache: web_sys::Cache = JsFuture::from(c.open(KEYRING_CACHE)).await?.dyn_into()?;
+        let resp = web_sys::Response::new_with_opt_str(Some(&text))?;
+        JsFuture::from(cache.put_with_str(KEYRING_URL, &resp)).await?;
+        Ok(())
+    }
+    .await;
+    r.map_err(|e| format!("{e:?}"))
+}
+
+/// Deletes the keyring (its files go from the disk at once).
+pub async fn delete_keyring() {
+    if let Some(c) = caches() {
+        let _ = JsFuture::from(c.delete(KEYRING_CACHE)).await;
+    }
 }
 
 /// The unlocked state: the data key, and the PIN's bits (to wrap the data key again when
@@ -163,6 +249,8 @@ pub async fn setup(pin: &str, login: &LoginResponse, now: f64) -> Result<LockInf
         })
     });
     set_info(Some(info.clone()));
+    // The keyring first: without it nothing written after could ever be opened.
+    save_keyring().await?;
     info.pin_registered = register_pin(&login.token).await;
     set_info(Some(info.clone()));
     Ok(info)
@@ -216,6 +304,7 @@ pub async fn rewrap(login: &LoginResponse, now: f64) -> Result<(), String> {
         i.pin_registered = false;
     });
     touched_server(now);
+    save_keyring().await?;
     let ok = register_pin(&login.token).await;
     update(|i| i.pin_registered = ok);
     Ok(())
@@ -356,6 +445,7 @@ pub async fn change_pin(current: &str, new: &str, token: Option<String>) -> Resu
         x.wrapped = crypto::hex(&wrapped);
         x.pin_registered = false;
     });
+    save_keyring().await?;
     if let Some(t) = token {
         let ok = register_pin(&t).await;
         update(|x| x.pin_registered = ok);

@@ -157,9 +157,15 @@ const LOCK_KEY: &str = "lock";
 /// Data without a lock record cannot be opened by anyone: it is deleted.
 pub async fn open_db() -> Result<Option<lock::LockInfo>, StoreError> {
     let db = idb::open().await?;
-    let info = idb::get_plain(&db, LOCK_KEY)
+    let mut info = idb::get_plain(&db, LOCK_KEY)
         .await?
         .and_then(|s| serde_json::from_str::<lock::LockInfo>(&s).ok());
+    // The sealed data key lives in the keyring: without it nothing can be opened.
+    if let Some(i) = info.as_mut()
+        && !lock::load_keyring(i).await
+    {
+        info = None;
+    }
     if info.is_none() && !idb::is_empty(&db).await? {
         db.close();
         idb::delete().await?;
@@ -167,6 +173,9 @@ pub async fn open_db() -> Result<Option<lock::LockInfo>, StoreError> {
         DB.with(|d| *d.borrow_mut() = Some(db));
     } else {
         DB.with(|d| *d.borrow_mut() = Some(db));
+    }
+    if info.is_none() {
+        lock::delete_keyring().await;
     }
     lock::set_info(info.clone());
     Ok(info)
@@ -586,6 +595,8 @@ pub async fn wipe() -> Result<(), StoreError> {
     if let Some(db) = DB.with(|d| d.borrow_mut().take()) {
         db.close();
     }
+    // The keyring first: from then on nothing left of the database can be opened.
+    lock::delete_keyring().await;
     idb::delete().await?;
     // The map tiles this user looked at hint at where they work: they go too.
     if let Some(caches) = web_sys::window().and_then(|w| w.caches().ok()) {

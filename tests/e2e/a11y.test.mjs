@@ -2,7 +2,7 @@
 // in Chromium's accessibility tree, and moving to a screen puts the focus on its title.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, browser, phone, login, tileServer, unnamedControls } from './harness.mjs';
+import { startServer, browser, phone, login, tileServer, unnamedControls, setPin, PASSWORD, unlock, until } from './harness.mjs';
 
 test('every control on every screen has an accessible name; focus starts at the title', async () => {
   const tiles = await tileServer();
@@ -18,12 +18,32 @@ test('every control on every screen has an accessible name; focus starts at the 
     await p.page.goto(srv.base + '/');
     await p.page.getByLabel('ログインID').waitFor();
     await check(p.page, 'ログイン');
-    await login(p.page, srv.base, 'minsei01');
+    await p.page.getByLabel('ログインID').fill('minsei01');
+    await p.page.getByLabel('パスワード').fill(PASSWORD);
+    await p.page.getByRole('button', { name: 'ログインする' }).click();
+    await p.page.getByLabel('もう一度 同じ PIN').waitFor({ timeout: 20000 });
+    await check(p.page, 'PIN を決める');
+    await setPin(p.page);
+    await p.page.getByTestId('sync').waitFor({ timeout: 20000 });
+    await until(async () => (await p.page.getByTestId('last-sync').textContent()).includes('最終同期'), 'first sync', 60000);
     await check(p.page, 'きょうの訪問');
+    await p.page.reload();
+    await p.page.getByTestId('locked-hello').waitFor({ timeout: 20000 });
+    await check(p.page, 'ロック中');
+    await unlock(p.page);
+    await p.page.getByTestId('open-roster').click();
+    await p.page.getByTestId('roster-time').waitFor({ timeout: 20000 });
+    assert.ok(await titleFocused(p.page), 'focus on the roster title');
+    await check(p.page, '避難支援の名簿');
+    await p.page.goBack();
     await p.page.getByTestId('person-card').first().click();
     await p.page.getByTestId('person').waitFor();
     assert.ok(await titleFocused(p.page), 'focus on the person page title');
     await check(p.page, 'person page');
+    await p.page.getByTestId('edit-consent').click();
+    await p.page.getByTestId('consent-form').waitFor();
+    await check(p.page, 'consent form');
+    await p.page.goBack();
     await p.page.getByTestId('detailed').click();
     await p.page.getByTestId('visit-form').waitFor();
     assert.ok(await titleFocused(p.page), 'focus on the visit form title');
@@ -52,7 +72,19 @@ test('every control on every screen has an accessible name; focus starts at the 
     await s.page.getByTestId('member').first().waitFor();
     await check(s.page, 'session');
     await s.ctx.close();
-    assert.deepEqual([...p.errors, ...s.errors], []);
+
+    const o = await phone(b);
+    await login(o.page, srv.base, 'staff');
+    await o.page.getByTestId('nav-settings').click();
+    await o.page.getByTestId('open-disaster').click();
+    await o.page.getByTestId('disaster-form').waitFor();
+    await check(o.page, '災害モード');
+    await o.page.goBack();
+    await o.page.getByTestId('open-audit').click();
+    await o.page.getByTestId('audit-entry').first().waitFor();
+    await check(o.page, '監査ログ');
+    await o.ctx.close();
+    assert.deepEqual([...p.errors, ...s.errors, ...o.errors], []);
   } finally {
     await b.close();
     await srv.stop();

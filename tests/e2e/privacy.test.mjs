@@ -182,3 +182,53 @@ test('a device signed out by the office deletes its records at its next contact'
   assert.deepEqual(p.errors, []);
   await p.ctx.close();
 });
+
+test('after a revocation and one sync, and after a log-out, nothing of the user is left in the browser\'s files', async () => {
+  const profile = mkdtempSync(join(tmpdir(), 'mimamori-profile-'));
+  let c;
+  // Logs in, records a visit with a note only this test writes, and returns what must
+  // not be left behind: the person's name and address, the note, the user's own name.
+  const use = async (loginId, note) => {
+    await login(c.page, srv.base, loginId);
+    await c.page.getByTestId('person-card').first().click();
+    const person = c.page.getByTestId('person');
+    await person.waitFor();
+    const name = (await c.page.locator('#main h1').textContent()).trim();
+    const address = (await person.locator('p').nth(1).textContent()).trim();
+    await c.page.getByTestId('detailed').click();
+    await c.page.getByLabel('メモ').fill(note);
+    await c.page.getByTestId('save').click();
+    await saved(c.page);
+    await until(async () => (await pending(c.page)) === 0, 'sent');
+    const [[userName]] = sql(srv.db, 'SELECT name FROM users WHERE login = ?', [loginId]);
+    return [name, address, note, userName];
+  };
+  const left = (secrets) => secrets.flatMap((t) => filesContaining(profile, t).map((f) => `${t}: ${f}`));
+  try {
+    c = await launchOwn(profile);
+    const first = await use('vol15', '物置の奥に古い灯油缶がある（回収を相談）');
+    // While signed in, the user's name is on disk (in the keyring): the search sees it.
+    await c.page.getByTestId('nav-settings').click();
+    await until(() => left([first[3]]).length > 0, 'the user\'s name in the profile while signed in');
+    // The office signs the phone out; at its next contact it deletes everything.
+    const [[device]] = sql(srv.db, 'SELECT id FROM devices WHERE user_id = ? AND revoked_at IS NULL', [userId('vol15')]);
+    admin(srv, 'admin', 'revoke', device);
+    await c.page.evaluate(() => window.dispatchEvent(new Event('online')));
+    await c.page.getByTestId('wiped').waitFor({ timeout: 20000 });
+    await c.quit();
+    assert.deepEqual(left(first), [], 'left after the revocation');
+
+    // The next user of the same browser, who logs out.
+    c = await launchOwn(profile);
+    const second = await use('vol16', '雨どいが外れかけている（大家さんに連絡済み）');
+    await c.page.getByTestId('nav-settings').click();
+    await c.page.getByTestId('logout').click();
+    await c.page.getByLabel('ログインID').waitFor({ timeout: 20000 });
+    await c.quit();
+    c = null;
+    assert.deepEqual(left(second), [], 'left after the log-out');
+  } finally {
+    await c?.kill();
+    rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+  }
+});

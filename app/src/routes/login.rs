@@ -102,7 +102,7 @@ pub fn Login() -> impl IntoView {
                 </Show>
                 <div class="field">
                     <label for="login">{move || ctx.t(Msg::LoginId)}</label>
-                    <input id="login" name="login" autocomplete="username" autocapitalize="none"
+                    <input id="login" name="login" autocomplete="off" autocapitalize="none"
                         prop:value=move || login.get() on:input=move |ev| login.set(event_target_value(&ev)) />
                 </div>
                 <div class="field">
