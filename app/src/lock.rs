@@ -26,22 +26,16 @@ const KEY_AAD: &[u8] = b"mimamori-data-key";
 
 /// The lock record. Most of it is kept in IndexedDB (`meta/lock`); the fields marked
 /// *keyring* are kept apart in Cache Storage ([`KEYRING_CACHE`]) instead, because deleting
-/// a cache removes its files from the disk at once, while IndexedDB keeps deleted records
-/// in its files until a later compaction: after a wipe, what is left of the database can
-/// no longer be opened by any PIN (the sealed data key is gone), and the user's name is
-/// not left behind either.
+/// a cache removes its files from the disk, while IndexedDB keeps deleted records in its
+/// files until a later compaction: after a wipe, what is left of the database can no
+/// longer be opened by any PIN (the sealed data key is gone). Neither holds the user's
+/// name or login id: a phone found locked does not say whose it is.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LockInfo {
     /// *keyring*
     #[serde(skip)]
     pub user_id: String,
-    /// *keyring*
-    #[serde(skip)]
-    pub login: String,
-    /// *keyring*: the user's own name, for "○○さん、PIN を入れてください".
-    #[serde(skip)]
-    pub name: String,
     /// *keyring*: the data key sealed with the wrapping key (hex).
     #[serde(skip)]
     pub wrapped: String,
@@ -72,8 +66,6 @@ const KEYRING_URL: &str = "/keyring";
 #[serde(default)]
 struct Keyring {
     user_id: String,
-    login: String,
-    name: String,
     wrapped: String,
 }
 
@@ -90,15 +82,16 @@ pub async fn load_keyring(info: &mut LockInfo) -> bool {
         let Ok(resp) = hit.dyn_into::<web_sys::Response>() else {
             return Ok(None);
         };
-        let text = JsFuture::from(resp.text()?).await?.as_string().unwrap_or_default();
+        let text = JsFuture::from(resp.text()?)
+            .await?
+            .as_string()
+            .unwrap_or_default();
         Ok(serde_json::from_str(&text).ok())
     }
     .await;
     match r {
         Ok(Some(k)) if !k.wrapped.is_empty() => {
             info.user_id = k.user_id;
-            info.login = k.login;
-            info.name = k.name;
             info.wrapped = k.wrapped;
             true
         }
@@ -111,8 +104,6 @@ pub async fn save_keyring() -> Result<(), String> {
     let i = info().ok_or("no lock record")?;
     let k = Keyring {
         user_id: i.user_id,
-        login: i.login,
-        name: i.name,
         wrapped: i.wrapped,
     };
     let text = serde_json::to_string(&k).map_err(err)?;
@@ -228,8 +219,6 @@ pub async fn setup(pin: &str, login: &LoginResponse, now: f64) -> Result<LockInf
     let wrapped = crypto::seal(&wrap, KEY_AAD, &raw).await.map_err(err)?;
     let mut info = LockInfo {
         user_id: login.user.id.clone(),
-        login: login.user.login.clone(),
-        name: login.user.name.clone(),
         device_id: login.device_id.clone(),
         salt: crypto::hex(&salt),
         wrapped: crypto::hex(&wrapped),
@@ -300,7 +289,6 @@ pub async fn rewrap(login: &LoginResponse, now: f64) -> Result<(), String> {
         i.wrapped = crypto::hex(&wrapped);
         i.secret = Some(crypto::hex(&login.keys.wrap_secret.0));
         i.lock_after_days = login.keys.lock_after_days;
-        i.name = login.user.name.clone();
         i.pin_registered = false;
     });
     touched_server(now);

@@ -23,6 +23,7 @@ pub enum Route {
     Roster,
     Disaster,
     Audit,
+    UserDevices,
 }
 
 impl Route {
@@ -47,6 +48,7 @@ impl Route {
             ["roster"] => Route::Roster,
             ["disaster"] => Route::Disaster,
             ["audit"] => Route::Audit,
+            ["devices"] => Route::UserDevices,
             _ => Route::Home,
         }
     }
@@ -68,6 +70,7 @@ impl Route {
             Route::Roster => "#/roster".into(),
             Route::Disaster => "#/disaster".into(),
             Route::Audit => "#/audit".into(),
+            Route::UserDevices => "#/devices".into(),
         }
     }
 }
@@ -264,6 +267,7 @@ mod tests {
             Route::Roster,
             Route::Disaster,
             Route::Audit,
+            Route::UserDevices,
         ];
         for r in all {
             assert_eq!(Route::parse(&r.href()), r, "{}", r.href());

@@ -243,6 +243,7 @@ messages! {
     AuditMore => "もっと見る", "Show more";
     AuditEmpty => "記録はありません", "No entries";
     OfficeTools => "事務局の機能", "Office tools";
+    UserDevicesTitle => "利用者の端末", "Users' devices";
     NeedsSignal2 => "電波のある所で使ってください", "Please use this where there is signal";
     // The app lock (PIN).
     PinSetupTitle => "PIN（暗証番号）を決めます", "Choose a PIN";
@@ -254,7 +255,7 @@ messages! {
     PinSave => "この PIN にする", "Use this PIN";
     PinWorking => "準備しています…", "Preparing…";
     LockedTitle => "ロック中", "Locked";
-    LockedHello => "{name}さん、PIN を入れてください", "{name}, enter your PIN";
+    LockedHello => "この端末の記録は鍵がかかっています。PIN を入れてください", "The records on this device are locked. Enter your PIN";
     UnlockButton => "開く", "Open";
     Unlocking => "確認しています…", "Checking…";
     PinWrong => "PIN がちがいます。あと{n}回まちがえると、この端末の記録は消えます。", "Wrong PIN. After {n} more wrong tries the records on this device are deleted.";

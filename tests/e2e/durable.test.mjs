@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, browser, phone, login, pending, until, sql, tileServer, unlock, reopen, launchOwn, stored } from './harness.mjs';
+import { startServer, browser, phone, login, pending, until, sql, tileServer, unlock, reopen, launchOwn, stored, removeProfile } from './harness.mjs';
 
 test('a visit saved with no signal survives the browser being killed right after 保存しました', async () => {
   const srv = await startServer({ demo: true });
@@ -45,7 +45,7 @@ test('a visit saved with no signal survives the browser being killed right after
   } finally {
     await srv.stop();
     srv.cleanup();
-    rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+    removeProfile(profile);
   }
 });
 

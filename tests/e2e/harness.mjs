@@ -113,7 +113,7 @@ export async function launchOwn(profile) {
     '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
     '--remote-debugging-port=0', `--user-data-dir=${profile}`, '--window-size=360,640', 'about:blank',
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  ], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   const ws = await new Promise((ok, fail) => {
     let buf = '';
     proc.stderr.on('data', (d) => {
@@ -131,7 +131,11 @@ export async function launchOwn(profile) {
   const exited = new Promise((r) => proc.on('exit', r));
   return {
     b, ctx, page, errors,
-    kill: async () => { proc.kill('SIGKILL'); await exited; },
+    // The whole process group: the browser and its helper processes, as a crash would.
+    kill: async () => {
+      try { process.kill(-proc.pid, 'SIGKILL'); } catch { proc.kill('SIGKILL'); }
+      await exited;
+    },
     // A normal quit: the browser writes out everything it keeps (session, history …).
     quit: async () => {
       const s = await b.newBrowserCDPSession();
@@ -311,12 +315,20 @@ export function patchLock(page, patch) {
   }), patch);
 }
 
+/** Removes a browser profile directory (quietly: helper processes may linger a moment). */
+export function removeProfile(dir) {
+  try { rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }); } catch { /* a temp dir */ }
+}
+
 /** Every file under `dir` that contains `text` (UTF-8 or UTF-16LE, as browsers store strings). */
 export function filesContaining(dir, text) {
   const needles = [Buffer.from(text, 'utf8'), Buffer.from(text, 'utf16le')];
   const hits = [];
   const walk = (d) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
+    let entries;
+    // The browser may be removing a directory while it is searched.
+    try { entries = readdirSync(d, { withFileTypes: true }); } catch { return; }
+    for (const e of entries) {
       const p = join(d, e.name);
       if (e.isDirectory()) walk(p);
       else if (e.isFile()) {

@@ -123,7 +123,7 @@ test('staff opening a person\'s record is audited, and staff find it in the audi
   await staff.ctx.close();
 });
 
-test('a view-only record offers nothing to write; a person reassigned away leaves the phone', async () => {
+test('a view-only record offers nothing to write; a person reassigned away leaves the phone; staff sign a lost phone out', async () => {
   const vol = await phone(b);
   await login(vol.page, srv.base, 'vol40');
   const [[viewOnly]] = sql(srv.db, 'SELECT doc_id FROM assignments WHERE user_id = ? AND can_edit = 0', [userId('vol40')]);
@@ -142,6 +142,23 @@ test('a view-only record offers nothing to write; a person reassigned away leave
   await syncNow(vol.page);
   await until(async () => (await vol.page.getByTestId('person-card').filter({ hasText: name }).count()) === 0, 'gone from the list');
   await until(async () => (await stored(vol.page)).docs === docsBefore - 1, 'gone from the phone');
-  assert.deepEqual(vol.errors, []);
+
+  // The phone is lost: the office finds it among vol40's devices and signs it out.
+  const staff = await phone(b);
+  await login(staff.page, srv.base, 'staff');
+  await staff.page.getByTestId('nav-settings').click();
+  await staff.page.getByTestId('open-user-devices').click();
+  const [[volName]] = sql(srv.db, "SELECT name FROM users WHERE login = 'vol40'");
+  await staff.page.getByLabel('だれが').selectOption({ label: volName });
+  await staff.page.getByTestId('show-devices').click();
+  const device = staff.page.getByTestId('device').filter({ hasNotText: 'ログアウト済み' });
+  await until(async () => (await device.count()) === 1, 'vol40\'s phone listed');
+  await device.getByTestId('sign-out-device').click();
+  await staff.page.getByTestId('device').getByText('ログアウト済み').waitFor();
+  await syncNow(vol.page);
+  await vol.page.getByTestId('wiped').waitFor({ timeout: 20000 });
+  assert.equal((await stored(vol.page)).docs, 0);
+  assert.deepEqual([...vol.errors, ...staff.errors], []);
   await vol.ctx.close();
+  await staff.ctx.close();
 });

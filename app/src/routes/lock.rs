@@ -98,7 +98,6 @@ pub fn SetPin() -> impl IntoView {
 pub fn Unlock() -> impl IntoView {
     let ctx = use_ctx();
     let info = lock::info().unwrap_or_default();
-    let name = info.name.clone();
     let unsent = info.unsent;
     let pin = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
@@ -150,7 +149,7 @@ pub fn Unlock() -> impl IntoView {
     view! {
         <main class="shell login" id="main">
             <h1 class="title">{move || ctx.t(Msg::LockedTitle)}</h1>
-            <p data-testid="locked-hello">{move || ctx.tf(Msg::LockedHello, &[("name", &name)])}</p>
+            <p data-testid="locked-hello">{move || ctx.t(Msg::LockedHello)}</p>
             <form autocomplete="off" on:submit=submit novalidate>
                 <div class="field">
                     <label for="unlock-pin">{move || ctx.t(Msg::PinLabel)}</label>

@@ -43,5 +43,6 @@ pub fn screen(route: Route) -> AnyView {
         Route::Roster => view! { <office::RosterScreen/> }.into_any(),
         Route::Disaster => view! { <office::DisasterScreen/> }.into_any(),
         Route::Audit => view! { <office::AuditScreen/> }.into_any(),
+        Route::UserDevices => view! { <office::UserDevicesScreen/> }.into_any(),
     }
 }

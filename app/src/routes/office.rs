@@ -362,3 +362,32 @@ pub fn AuditScreen() -> impl IntoView {
         </Show>
     }
 }
+
+/// 利用者の端末 (staff): any user's devices, and signing one out (a lost phone).
+#[component]
+pub fn UserDevicesScreen() -> impl IntoView {
+    let ctx = use_ctx();
+    let mut users: Vec<(String, String)> = store::with(|s| {
+        s.and_then(|s| s.directory.as_ref())
+            .map(|d| {
+                d.users
+                    .iter()
+                    .map(|u| (u.id.clone(), u.name.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    });
+    users.sort_by(|a, b| a.1.cmp(&b.1));
+    let user = RwSignal::new(users.first().map(|u| u.0.clone()).unwrap_or_default());
+    let title = Signal::derive(move || ctx.t(Msg::UserDevicesTitle).to_string());
+    view! {
+        <Header title=title/>
+        <div class="field">
+            <label for="devices-user">{move || ctx.t(Msg::AuditUser)}</label>
+            <select id="devices-user" on:change=move |ev| user.set(event_target_value(&ev))>
+                {users.into_iter().map(|(id, name)| view! { <option value=id>{name}</option> }).collect_view()}
+            </select>
+        </div>
+        <crate::routes::settings::Devices of=user/>
+    }
+}

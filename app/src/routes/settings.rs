@@ -76,6 +76,7 @@ pub fn Settings() -> impl IntoView {
                 <h2>{move || ctx.t(Msg::OfficeTools)}</h2>
                 <a class="button secondary wide" href=crate::state::Route::Disaster.href() data-testid="open-disaster">{move || ctx.t(Msg::DisasterTitle)}</a>
                 <a class="button secondary wide" href=crate::state::Route::Audit.href() data-testid="open-audit">{move || ctx.t(Msg::AuditTitle)}</a>
+                <a class="button secondary wide" href=crate::state::Route::UserDevices.href() data-testid="open-user-devices">{move || ctx.t(Msg::UserDevicesTitle)}</a>
             </section>
         })}
         <LockSettings/>
@@ -260,10 +261,10 @@ fn PasswordForm() -> impl IntoView {
     }
 }
 
-/// ログインしている端末: this user's devices; another one (lost, or a family member's) can
-/// be logged out from here.
+/// ログインしている端末: this user's devices (or, for staff, those of the user chosen in
+/// `of`); another one (lost, or a family member's) can be logged out from here.
 #[component]
-fn Devices() -> impl IntoView {
+pub fn Devices(#[prop(optional)] of: Option<RwSignal<String>>) -> impl IntoView {
     let ctx = use_ctx();
     let list = RwSignal::new(None::<Vec<DeviceInfo>>);
     let busy = RwSignal::new(false);
@@ -271,15 +272,16 @@ fn Devices() -> impl IntoView {
         let Some(token) = store::with(|s| s.and_then(|s| s.token())) else {
             return;
         };
+        let path = match of {
+            None => "/api/devices".to_string(),
+            Some(u) if !u.get_untracked().is_empty() => {
+                format!("/api/users/{}/devices", u.get_untracked())
+            }
+            Some(_) => return,
+        };
         busy.set(true);
         leptos::task::spawn_local(async move {
-            match crate::net::json::<Vec<DeviceInfo>>(
-                "GET",
-                "/api/devices",
-                Some(&token),
-                None::<&()>,
-            )
-            .await
+            match crate::net::json::<Vec<DeviceInfo>>("GET", &path, Some(&token), None::<&()>).await
             {
                 Ok(d) => list.set(Some(d)),
                 Err(NetError::Offline) => ctx.notify(Msg::NeedsSignal, false),
