@@ -348,6 +348,8 @@ fn persist_writes(s: &mut Store, ids: &BTreeSet<String>) -> Vec<(String, Option<
 type SealedDoc = (String, Option<(String, Vec<u8>, Vec<u8>)>);
 /// A meta write: (key, sealed value, plain value); neither means delete.
 type MetaWrite = (String, Option<Vec<u8>>, Option<String>);
+/// Everything one write carries, sealed: extra chunks, documents, meta values.
+type SealedWrite = (Vec<(String, Vec<u8>)>, Vec<SealedDoc>, Vec<MetaWrite>);
 
 /// Writes in the order callers started them (see `LAST_WRITE`), in one transaction.
 async fn ordered_write(
@@ -432,65 +434,64 @@ async fn persist(
     lock::update(|i| i.unsent = unsent);
     let lock_value = lock::info().map(|i| meta_json(&i));
     // Seal everything, all at once.
-    let result: Result<(Vec<(String, Vec<u8>)>, Vec<SealedDoc>, Vec<MetaWrite>), StoreError> =
-        async {
-            let mut started = Vec::new();
-            for (doc, bytes) in &retry {
-                started.push((
-                    doc.clone(),
-                    crypto::start_seal(&key, &chunk_aad(doc), bytes)?,
-                ));
-            }
-            let mut sealed_docs = Vec::new();
-            for (id, d) in &docs {
-                sealed_docs.push(match d {
-                    Some((kind, bytes, m)) => Some((
-                        kind.clone(),
-                        if bytes.is_empty() {
-                            None
-                        } else {
-                            Some(crypto::start_seal(&key, &chunk_aad(id), bytes)?)
-                        },
-                        crypto::start_seal(&key, &doc_aad(id), m.as_bytes())?,
-                    )),
-                    None => None,
-                });
-            }
-            let metas: Vec<_> = meta
-                .iter()
-                .map(|(k, v)| crypto::start_seal(&key, &meta_aad(k), v.as_bytes()))
-                .collect::<Result<_, _>>()?;
-            // Chunks that failed to store before: extra chunks of their documents.
-            let mut out_chunks = Vec::new();
-            for (doc, s) in started {
-                out_chunks.push((doc, crypto::finish_seal(s).await?));
-            }
-            let mut out_docs: Vec<SealedDoc> = Vec::new();
-            for ((id, _), d) in docs.iter().zip(sealed_docs) {
-                out_docs.push(match d {
-                    Some((kind, chunk, m)) => {
-                        let chunk = match chunk {
-                            Some(c) => crypto::finish_seal(c).await?,
-                            None => Vec::new(),
-                        };
-                        (
-                            id.clone(),
-                            Some((kind, chunk, crypto::finish_seal(m).await?)),
-                        )
-                    }
-                    None => (id.clone(), None),
-                });
-            }
-            let mut out_meta: Vec<MetaWrite> = Vec::new();
-            for ((k, _), s) in meta.iter().zip(metas) {
-                out_meta.push((k.to_string(), Some(crypto::finish_seal(s).await?), None));
-            }
-            if let Some(v) = &lock_value {
-                out_meta.push((LOCK_KEY.to_string(), None, Some(v.clone())));
-            }
-            Ok((out_chunks, out_docs, out_meta))
+    let result: Result<SealedWrite, StoreError> = async {
+        let mut started = Vec::new();
+        for (doc, bytes) in &retry {
+            started.push((
+                doc.clone(),
+                crypto::start_seal(&key, &chunk_aad(doc), bytes)?,
+            ));
         }
-        .await;
+        let mut sealed_docs = Vec::new();
+        for (id, d) in &docs {
+            sealed_docs.push(match d {
+                Some((kind, bytes, m)) => Some((
+                    kind.clone(),
+                    if bytes.is_empty() {
+                        None
+                    } else {
+                        Some(crypto::start_seal(&key, &chunk_aad(id), bytes)?)
+                    },
+                    crypto::start_seal(&key, &doc_aad(id), m.as_bytes())?,
+                )),
+                None => None,
+            });
+        }
+        let metas: Vec<_> = meta
+            .iter()
+            .map(|(k, v)| crypto::start_seal(&key, &meta_aad(k), v.as_bytes()))
+            .collect::<Result<_, _>>()?;
+        // Chunks that failed to store before: extra chunks of their documents.
+        let mut out_chunks = Vec::new();
+        for (doc, s) in started {
+            out_chunks.push((doc, crypto::finish_seal(s).await?));
+        }
+        let mut out_docs: Vec<SealedDoc> = Vec::new();
+        for ((id, _), d) in docs.iter().zip(sealed_docs) {
+            out_docs.push(match d {
+                Some((kind, chunk, m)) => {
+                    let chunk = match chunk {
+                        Some(c) => crypto::finish_seal(c).await?,
+                        None => Vec::new(),
+                    };
+                    (
+                        id.clone(),
+                        Some((kind, chunk, crypto::finish_seal(m).await?)),
+                    )
+                }
+                None => (id.clone(), None),
+            });
+        }
+        let mut out_meta: Vec<MetaWrite> = Vec::new();
+        for ((k, _), s) in meta.iter().zip(metas) {
+            out_meta.push((k.to_string(), Some(crypto::finish_seal(s).await?), None));
+        }
+        if let Some(v) = &lock_value {
+            out_meta.push((LOCK_KEY.to_string(), None, Some(v.clone())));
+        }
+        Ok((out_chunks, out_docs, out_meta))
+    }
+    .await;
     let written = match result {
         Ok((c, d, m)) => ordered_write(c, d, m).await,
         Err(e) => Err(e),
