@@ -19,7 +19,7 @@ fn free_port() -> u16 {
 
 async fn spawn(url: &str) -> (Child, String) {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_server"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
         .env("DATABASE_URL", url)
         .env("MIMAMORI_ADDR", format!("127.0.0.1:{port}"))
         .env("MIMAMORI_DIST", "/nonexistent")
@@ -40,6 +40,8 @@ async fn spawn(url: &str) -> (Child, String) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the server did not start");
 }
 
