@@ -60,6 +60,11 @@ impl RevokedReason {
         }
     }
 
+    /// Whether a device signed out for this reason keeps its keys (see [`revoke_in`]).
+    pub fn keeps_keys(self) -> bool {
+        self == RevokedReason::Password
+    }
+
     /// The answer a device signed out for this reason gets: `signed_out` where its data
     /// stays (log-out, password changed elsewhere), `revoked` where it must be wiped.
     /// An unknown reason counts as `revoked`.
@@ -228,9 +233,26 @@ pub async fn caller(db: &Db, headers: &HeaderMap, app: Option<&str>) -> Result<C
         .await?;
         return Err(RevokedReason::refusal(reason.as_deref()));
     }
-    // Coarse last-seen: at most one write a minute per device.
+    // A token unused for a long time has expired: sign in again (the phone keeps its data
+    // and wraps its key for the new sign-in; its PIN still unlocks it online meanwhile).
     let now = now_ms();
     let last_seen: i64 = row.get(2);
+    if now - last_seen > TOKEN_IDLE_DAYS * 86_400_000 {
+        audit(
+            db,
+            Some(&org_id),
+            Some(&user_id),
+            Some(&device_id),
+            "expired_token_refused",
+            None,
+            &format!("unused for {} days", (now - last_seen) / 86_400_000),
+        )
+        .await?;
+        return Err(Error::SignedOut(format!(
+            "this sign-in has expired (unused for more than {TOKEN_IDLE_DAYS} days); sign in again"
+        )));
+    }
+    // Coarse last-seen: at most one write a minute per device.
     let stored_app: String = row.get(3);
     let app_changed = app.is_some_and(|a| !a.is_empty() && a != stored_app && a.len() <= 64);
     if now - last_seen > 60_000 || app_changed {
@@ -254,6 +276,11 @@ pub async fn caller(db: &Db, headers: &HeaderMap, app: Option<&str>) -> Result<C
         name: row.get(7),
     })
 }
+
+/// A device token not used for this many days is refused (401 `signed_out`); the device
+/// signs in again. Much longer than any organisation's stale-device lock, so a phone that
+/// was away that long has long been locked already.
+pub const TOKEN_IDLE_DAYS: i64 = 90;
 
 /// Checks a login and password and registers a new device for the user.
 /// Failed sign-ins for one login id from one address, within [`THROTTLE_WINDOW_MS`], after
@@ -511,21 +538,29 @@ pub async fn change_password(
     Ok(ended)
 }
 
-/// Signs a device out inside `tx`: its token stops working, its wrapping secret and PIN
-/// hash are destroyed. Returns whether it was signed in until now.
+/// Signs a device out inside `tx`: its token stops working. Its wrapping secret and PIN
+/// hash are destroyed too — except when the password was changed elsewhere: that phone is
+/// not lost, may hold unsent records, and must still be able to unlock (online, with its
+/// PIN) and sign in again. Returns whether it was signed in until now.
 pub async fn revoke_in(
     tx: &mut db::Tx<'_>,
     device: &str,
     why: RevokedReason,
 ) -> sqlx::Result<bool> {
-    let r = sqlx::query(
+    // A device signed out by a password change can still be revoked for good (lost, or
+    // wrong PINs): its keys go then.
+    let sql = if why.keeps_keys() {
+        "UPDATE devices SET revoked_at = $1, revoked_reason = $2 \
+         WHERE id = $3 AND revoked_at IS NULL"
+    } else {
         "UPDATE devices SET revoked_at = $1, revoked_reason = $2, wrap_secret = NULL, pin_hash = NULL \
-         WHERE id = $3 AND revoked_at IS NULL",
-    )
-    .bind(now_ms())
-    .bind(why.code().to_string())
-    .bind(device.to_string())
-    .execute(&mut **tx)
-    .await?;
+         WHERE id = $3 AND (revoked_at IS NULL OR revoked_reason = 'password')"
+    };
+    let r = sqlx::query(sql)
+        .bind(now_ms())
+        .bind(why.code().to_string())
+        .bind(device.to_string())
+        .execute(&mut **tx)
+        .await?;
     Ok(r.rows_affected() == 1)
 }

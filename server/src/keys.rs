@@ -88,7 +88,7 @@ impl Device {
 /// and answers 401 `revoked`. A right proof resets the count.
 async fn check_proof(st: &AppState, d: &Device, stored: &str, proof: &[u8]) -> Result<()> {
     let taken: Option<i64> = sqlx::query_scalar(
-        "UPDATE devices SET pin_failures = pin_failures + 1 WHERE id = $1 AND revoked_at IS NULL \
+        "UPDATE devices SET pin_failures = pin_failures + 1 WHERE id = $1 AND (revoked_at IS NULL OR revoked_reason = 'password') \
          RETURNING pin_failures",
     )
     .bind(d.id.clone())
@@ -100,7 +100,7 @@ async fn check_proof(st: &AppState, d: &Device, stored: &str, proof: &[u8]) -> R
     let limit = i64::from(PIN_ATTEMPTS);
     if taken <= limit && auth::verify_secret(proof, stored) {
         let reset =
-            sqlx::query("UPDATE devices SET pin_failures = 0 WHERE id = $1 AND revoked_at IS NULL")
+            sqlx::query("UPDATE devices SET pin_failures = 0 WHERE id = $1 AND (revoked_at IS NULL OR revoked_reason = 'password')")
                 .bind(d.id.clone())
                 .execute(&st.db)
                 .await?;
@@ -172,7 +172,8 @@ pub async fn set_pin(
 /// `POST /api/unlock` (no token: a locked phone's token is sealed under its data key; the
 /// device is named by its id): the device's keys for a right PIN proof (see
 /// [`check_proof`]); 409 when the device has no PIN; 401 for an unknown or signed-out
-/// device (with `revoked` / `signed_out` as for any call).
+/// device (with `revoked` / `signed_out` as for any call) — except a device signed out by
+/// a password change elsewhere, which may still unlock its data and then sign in again.
 pub async fn unlock(
     State(st): State<AppState>,
     body: std::result::Result<Json<UnlockRequest>, JsonRejection>,
@@ -211,11 +212,14 @@ pub async fn unlock(
         login: row.get(3),
     };
     let disabled = row.get::<Option<i64>, _>(6).is_some();
-    if row.get::<Option<i64>, _>(4).is_some() || disabled {
+    let reason: Option<String> = row.get(5);
+    // Signed out by a password change elsewhere: the phone still unlocks (then signs in).
+    let password_change = reason.as_deref() == Some("password");
+    if (row.get::<Option<i64>, _>(4).is_some() && !password_change) || disabled {
         let reason: Option<String> = if disabled {
             Some("disabled".into())
         } else {
-            row.get(5)
+            reason
         };
         d.audit(
             &st,
@@ -246,7 +250,8 @@ async fn keys_of(st: &AppState, d: &Device) -> Result<DeviceKeys> {
     .await?;
     let row = sqlx::query(
         "SELECT d.wrap_secret, o.lock_after_days FROM devices d JOIN users u ON u.id = d.user_id \
-         JOIN organisations o ON o.id = u.org_id WHERE d.id = $1 AND d.revoked_at IS NULL",
+         JOIN organisations o ON o.id = u.org_id \
+         WHERE d.id = $1 AND (d.revoked_at IS NULL OR d.revoked_reason = 'password')",
     )
     .bind(d.id.clone())
     .fetch_optional(&st.db)

@@ -418,8 +418,16 @@ async fn a_revoked_device_hears_revoked_and_a_password_change_elsewhere_signed_o
             None
         );
 
-        // A password change on the desk signs the old phone out: `signed_out`, and its
-        // secret is destroyed too (the new sign-in gets a new one).
+        // A password change on the desk signs the old phone out: `signed_out`; its secret
+        // is kept, so that the phone can still unlock (online) and sign in again.
+        let (st, _) = post(
+            &s,
+            "/api/pin",
+            &old.token,
+            &json!({"proof": b64(&[7u8; 32])}),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK);
         let (st, v) = post(
             &s,
             "/api/password",
@@ -444,7 +452,30 @@ async fn a_revoked_device_hears_revoked_and_a_password_change_elsewhere_signed_o
         .fetch_one(&s.db)
         .await
         .unwrap();
-        assert_eq!(row, (None, Some("password".to_string())));
+        assert_eq!(
+            row,
+            (
+                Some(
+                    old.keys
+                        .wrap_secret
+                        .0
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect()
+                ),
+                Some("password".to_string())
+            ),
+            "{backend}"
+        );
+        let (st, v) = unlock(&s, &old.device_id, &[7u8; 32]).await;
+        assert_eq!(st, StatusCode::OK, "{backend}: {v}");
+        // … while the lost phone's secret is gone: no unlock ever again.
+        let (st, v) = unlock(&s, &lost.device_id, &[7u8; 32]).await;
+        assert_eq!(
+            (st, error(&v).error),
+            (StatusCode::UNAUTHORIZED, "revoked".to_string()),
+            "{backend}"
+        );
         assert_eq!(sync_code(&s, &desk.token).await.1, "ok");
         // Each signed-out device has its audit row.
         let revoked: Vec<(Option<String>, String)> = sqlx::query_as(
@@ -478,6 +509,33 @@ async fn a_revoked_device_hears_revoked_and_a_password_change_elsewhere_signed_o
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_unused_for_too_long_has_expired_and_the_refusal_is_audited() {
+    for backend in backends() {
+        let s = TestServer::start(backend).await;
+        org(&s.db).await;
+        let idle = login(&s, "minsei_a").await;
+        let used = login(&s, "minsei_a").await;
+        let long_ago = server::db::now_ms() - (server::auth::TOKEN_IDLE_DAYS + 1) * 86_400_000;
+        sqlx::query("UPDATE devices SET last_seen_at = $1 WHERE id = $2")
+            .bind(long_ago)
+            .bind(idle.device_id.clone())
+            .execute(&s.db)
+            .await
+            .unwrap();
+        assert_eq!(
+            sync_code(&s, &idle.token).await,
+            (StatusCode::UNAUTHORIZED, "signed_out".into()),
+            "{backend}"
+        );
+        assert_eq!(s.audits("expired_token_refused").await, 1, "{backend}");
+        // Refused, it stays expired (the refusal does not count as use) …
+        assert_eq!(sync_code(&s, &idle.token).await.1, "signed_out");
+        // … and the user's other device keeps working.
+        assert_eq!(sync_code(&s, &used.token).await.1, "ok", "{backend}");
+    }
+}
+
+#[tokio::test]
 async fn a_view_only_assignment_reads_but_every_write_is_refused_and_nothing_stored() {
     for backend in backends() {
         let s = TestServer::start(backend).await;
