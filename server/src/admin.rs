@@ -25,7 +25,7 @@ pub async fn create_org(db: &Db, name: &str) -> anyhow::Result<String> {
     Ok(id)
 }
 
-async fn bump_directory(tx: &mut crate::db::Tx<'_>, org: &str) -> sqlx::Result<()> {
+pub(crate) async fn bump_directory(tx: &mut crate::db::Tx<'_>, org: &str) -> sqlx::Result<()> {
     sqlx::query("UPDATE organisations SET directory_version = directory_version + 1 WHERE id = $1")
         .bind(org.to_string())
         .execute(&mut **tx)
@@ -207,6 +207,14 @@ pub async fn user_by_login(db: &Db, login: &str) -> anyhow::Result<(String, Stri
     Ok((r.get(0), r.get(1)))
 }
 
+/// Who changed access through the API (the desk), for the audit row; the admin commands
+/// and the demo have none.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor<'a> {
+    pub user: &'a str,
+    pub device: &'a str,
+}
+
 /// Runs `mutate` (a change of `user`'s access) in one transaction with the scope events it
 /// causes, audited as `permission_change` with `detail` (roles, rights and ids only).
 async fn rescope<F>(
@@ -220,17 +228,36 @@ where
     F: for<'t> FnOnce(&'t mut sqlx::AnyConnection) -> futures_like::BoxFut<'t>,
 {
     let mut tx = db.begin().await?;
+    rescope_in(&mut tx, user, detail, doc, None, mutate).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// [`rescope`] inside the caller's transaction (the desk's roster import makes documents
+/// and assignments in one transaction). With an `actor`, the audit row names them (`by
+/// <user id>` in the detail, their device).
+pub async fn rescope_in<F>(
+    tx: &mut crate::db::Tx<'_>,
+    user: &str,
+    detail: &str,
+    doc: Option<&str>,
+    actor: Option<Actor<'_>>,
+    mutate: F,
+) -> anyhow::Result<()>
+where
+    F: for<'t> FnOnce(&'t mut sqlx::AnyConnection) -> futures_like::BoxFut<'t>,
+{
     let org: String = sqlx::query_scalar("SELECT org_id FROM users WHERE id = $1")
         .bind(user.to_string())
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
     // Take the sequence lock first: scope events are numbered like changes.
-    let mut next = store::lock_seq(&mut tx, &org).await? + 1;
-    let grants = auth::grants(&mut *tx, user).await?;
-    let before = scope::scope(&mut tx, &org, user, &grants).await?;
-    mutate(&mut tx).await?;
-    let grants = auth::grants(&mut *tx, user).await?;
-    let after = scope::scope(&mut tx, &org, user, &grants).await?;
+    let mut next = store::lock_seq(tx, &org).await? + 1;
+    let grants = auth::grants(&mut **tx, user).await?;
+    let before = scope::scope(tx, &org, user, &grants).await?;
+    mutate(tx).await?;
+    let grants = auth::grants(&mut **tx, user).await?;
+    let after = scope::scope(tx, &org, user, &grants).await?;
     let entered = after
         .keys()
         .filter(|k| !before.contains_key(*k))
@@ -246,25 +273,28 @@ where
             .bind(user.to_string())
             .bind(doc.clone())
             .bind(e)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         next += 1;
     }
-    store::set_seq(&mut tx, &org, next - 1).await?;
+    store::set_seq(tx, &org, next - 1).await?;
     // A change of the right alone (view ↔ edit) moves no document in or out of scope; the
     // new directory version makes devices fetch the new `can_edit`.
-    bump_directory(&mut tx, &org).await?;
+    bump_directory(tx, &org).await?;
+    let detail = match actor {
+        Some(a) => format!("{detail} by {}", a.user),
+        None => detail.to_string(),
+    };
     audit(
-        &mut *tx,
+        &mut **tx,
         Some(&org),
         Some(user),
-        None,
+        actor.map(|a| a.device),
         "permission_change",
         doc,
-        detail,
+        &detail,
     )
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 
@@ -371,9 +401,23 @@ pub async fn assign(db: &Db, user: &str, doc: &str) -> anyhow::Result<()> {
 /// Assigns a volunteer to the person of document `doc`, to record visits or to view
 /// only; assigning again changes the right.
 pub async fn set_assignment(db: &Db, user: &str, doc: &str, can_edit: bool) -> anyhow::Result<()> {
+    let mut tx = db.begin().await?;
+    set_assignment_in(&mut tx, user, doc, can_edit, None).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// [`set_assignment`] inside the caller's transaction, naming who did it.
+pub async fn set_assignment_in(
+    tx: &mut crate::db::Tx<'_>,
+    user: &str,
+    doc: &str,
+    can_edit: bool,
+    actor: Option<Actor<'_>>,
+) -> anyhow::Result<()> {
     let (u, d) = (user.to_string(), doc.to_string());
     let detail = format!("assign {}", right(can_edit));
-    rescope(db, user, &detail, Some(doc), move |c| {
+    rescope_in(tx, user, &detail, Some(doc), actor, move |c| {
         Box::pin(async move {
             sqlx::query(
                 "INSERT INTO assignments (user_id, doc_id, created_at, can_edit) VALUES ($1, $2, $3, $4) \
@@ -392,8 +436,20 @@ pub async fn set_assignment(db: &Db, user: &str, doc: &str, can_edit: bool) -> a
 }
 
 pub async fn unassign(db: &Db, user: &str, doc: &str) -> anyhow::Result<()> {
+    let mut tx = db.begin().await?;
+    unassign_in(&mut tx, user, doc, None).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn unassign_in(
+    tx: &mut crate::db::Tx<'_>,
+    user: &str,
+    doc: &str,
+    actor: Option<Actor<'_>>,
+) -> anyhow::Result<()> {
     let (u, d) = (user.to_string(), doc.to_string());
-    rescope(db, user, "unassign", Some(doc), move |c| {
+    rescope_in(tx, user, "unassign", Some(doc), actor, move |c| {
         Box::pin(async move {
             sqlx::query("DELETE FROM assignments WHERE user_id = $1 AND doc_id = $2")
                 .bind(u)
@@ -401,6 +457,60 @@ pub async fn unassign(db: &Db, user: &str, doc: &str) -> anyhow::Result<()> {
                 .execute(c)
                 .await
                 .map(|_| ())
+        })
+    })
+    .await
+}
+
+/// Moves `user`'s grant of `role` from district `from` to district `to` (a grant already
+/// held at `to` is kept and the one at `from` dropped), with its scope events.
+pub async fn move_grant_in(
+    tx: &mut crate::db::Tx<'_>,
+    user: &str,
+    role: &Role,
+    from: &str,
+    to: &str,
+    actor: Option<Actor<'_>>,
+) -> anyhow::Result<()> {
+    let (u, r, f, t) = (
+        user.to_string(),
+        role.code().to_string(),
+        from.to_string(),
+        to.to_string(),
+    );
+    let detail = format!("move-grant {} district {from} to {to}", role.code());
+    rescope_in(tx, user, &detail, None, actor, move |c| {
+        Box::pin(async move {
+            let held: Option<String> = sqlx::query_scalar(
+                "SELECT id FROM memberships WHERE user_id = $1 AND role = $2 AND district_id = $3 AND salon_id IS NULL",
+            )
+            .bind(u.clone())
+            .bind(r.clone())
+            .bind(t.clone())
+            .fetch_optional(&mut *c)
+            .await?;
+            if held.is_some() {
+                sqlx::query(
+                    "DELETE FROM memberships WHERE user_id = $1 AND role = $2 AND district_id = $3 AND salon_id IS NULL",
+                )
+                .bind(u)
+                .bind(r)
+                .bind(f)
+                .execute(c)
+                .await
+                .map(|_| ())
+            } else {
+                sqlx::query(
+                    "UPDATE memberships SET district_id = $4 WHERE user_id = $1 AND role = $2 AND district_id = $3 AND salon_id IS NULL",
+                )
+                .bind(u)
+                .bind(r)
+                .bind(f)
+                .bind(t)
+                .execute(c)
+                .await
+                .map(|_| ())
+            }
         })
     })
     .await

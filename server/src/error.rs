@@ -28,6 +28,11 @@ pub enum Error {
         attempts_left: u32,
     },
     BadRequest(String),
+    /// 400 `bad_rows`: a roster import with broken rows; nothing was imported.
+    BadRows {
+        message: String,
+        rows: Vec<shared::desk::ImportRowError>,
+    },
     TooLarge(String),
     NotFound(String),
     Conflict(String),
@@ -55,6 +60,7 @@ impl Error {
             Error::ReadOnly { .. } => (StatusCode::FORBIDDEN, "read_only"),
             Error::WrongPin { .. } => (StatusCode::FORBIDDEN, "wrong_pin"),
             Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Error::BadRows { .. } => (StatusCode::BAD_REQUEST, "bad_rows"),
             Error::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
@@ -81,6 +87,7 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code) = self.parts();
         let mut attempts_left = None;
+        let mut rows = Vec::new();
         let (message, docs) = match self {
             Error::Unauthorized(m)
             | Error::Revoked(m)
@@ -93,6 +100,10 @@ impl IntoResponse for Error {
             | Error::Throttled(m) => (m, vec![]),
             Error::Forbidden { message, docs } | Error::ReadOnly { message, docs } => {
                 (message, docs)
+            }
+            Error::BadRows { message, rows: r } => {
+                rows = r;
+                (message, vec![])
             }
             Error::WrongPin { attempts_left: n } => {
                 attempts_left = Some(n);
@@ -114,6 +125,7 @@ impl IntoResponse for Error {
                 message,
                 docs,
                 attempts_left,
+                rows,
             }),
         )
             .into_response()

@@ -6,12 +6,16 @@ pub mod audit;
 pub mod auth;
 pub mod db;
 pub mod demo;
+pub mod desk;
 pub mod devices;
 pub mod directory;
 pub mod disaster;
 pub mod error;
+pub mod export;
 pub mod keys;
+pub mod people;
 pub mod projection;
+pub mod reports;
 pub mod scope;
 pub mod store;
 pub mod sync;
@@ -254,6 +258,20 @@ pub fn router(st: AppState, dist: Option<PathBuf>) -> Router {
             "/api/reads",
             post(audit::reads).layer(DefaultBodyLimit::max(audit::MAX_READS_BODY)),
         )
+        // The coordinator's desk (desk.rs, reports.rs, export.rs, people.rs).
+        .route("/api/desk/overdue", get(desk::overdue))
+        .route("/api/desk/followups", get(desk::followups))
+        .route("/api/desk/users", get(desk::users))
+        .route("/api/desk/assign", post(people::assign))
+        .route("/api/desk/unassign", post(people::unassign))
+        .route("/api/desk/people/move", post(people::move_person))
+        .route("/api/desk/grants/move", post(people::move_grant))
+        .route(
+            "/api/desk/import",
+            post(people::import).layer(DefaultBodyLimit::max(people::MAX_IMPORT_BODY)),
+        )
+        .route("/api/reports/{name}", get(reports::handler))
+        .route("/api/export/{name}", get(export::handler))
         .route(
             "/api/sync",
             post(sync::handler).layer(DefaultBodyLimit::max(shared::sync::MAX_REQUEST_BYTES)),

@@ -9,6 +9,7 @@ pub mod client;
 pub mod codes;
 pub mod crdt;
 pub mod date;
+pub mod desk;
 pub mod doc;
 pub mod i18n;
 pub mod model;

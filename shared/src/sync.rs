@@ -157,7 +157,8 @@ pub struct ApiError {
     /// `revoked` (the device was signed out by its user or the office, or by too many wrong
     /// PINs: the device must wipe its local data) and `signed_out` (the password was changed
     /// elsewhere: sign in again, local data is kept); `wrong_pin` (403) for an unlock;
-    /// `read_only` (403) for a push to a document the user may only view.
+    /// `read_only` (403) for a push to a document the user may only view; `bad_rows` (400)
+    /// for a roster import with broken rows (nothing imported; `rows` lists them).
     pub error: String,
     pub message: String,
     /// For `forbidden` answers to a sync: the documents the user may not write or read.
@@ -166,6 +167,9 @@ pub struct ApiError {
     /// For `wrong_pin` answers to an unlock: PIN attempts left before the device is wiped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempts_left: Option<u32>,
+    /// For `bad_rows` answers to a roster import: each broken row, column and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rows: Vec<crate::desk::ImportRowError>,
 }
 
 #[cfg(test)]
