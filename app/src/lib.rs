@@ -97,7 +97,7 @@ pub fn App() -> impl IntoView {
                 } else {
                     view! {
                         <ui::SyncBar/>
-                        <main class="shell" id="main">
+                        <main class=move || if matches!(ctx.route.get(), Route::Desk(_)) { "shell desk" } else { "shell" } id="main">
                             <ui::Notice/>
                             {move || routes::screen(ctx.route.get())}
                         </main>

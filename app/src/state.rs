@@ -24,6 +24,7 @@ pub enum Route {
     Disaster,
     Audit,
     UserDevices,
+    Desk(String),
 }
 
 impl Route {
@@ -49,6 +50,8 @@ impl Route {
             ["disaster"] => Route::Disaster,
             ["audit"] => Route::Audit,
             ["devices"] => Route::UserDevices,
+            ["desk"] => Route::Desk("overdue".into()),
+            ["desk", _] => Route::Desk(s(1).unwrap_or_default()),
             _ => Route::Home,
         }
     }
@@ -71,6 +74,7 @@ impl Route {
             Route::Disaster => "#/disaster".into(),
             Route::Audit => "#/audit".into(),
             Route::UserDevices => "#/devices".into(),
+            Route::Desk(tab) => format!("#/desk/{tab}"),
         }
     }
 }
@@ -127,6 +131,8 @@ pub struct Ctx {
     pub signed_in: RwSignal<bool>,
     /// The notice shown after a save (保存しました) or a failure.
     pub notice: RwSignal<Option<(Msg, bool)>>,
+    /// The server's own words for a refusal, shown instead of `notice`'s message.
+    pub notice_text: RwSignal<Option<String>>,
     /// Storage may be evicted by the browser (persist() refused).
     pub storage_at_risk: RwSignal<bool>,
     /// A new version of the app has taken over; a reload shows it.
@@ -160,6 +166,7 @@ impl Ctx {
             ready: RwSignal::new(false),
             signed_in: RwSignal::new(false),
             notice: RwSignal::new(None),
+            notice_text: RwSignal::new(None),
             storage_at_risk: RwSignal::new(false),
             update_ready: RwSignal::new(false),
             other_tab: RwSignal::new(false),
@@ -183,7 +190,14 @@ impl Ctx {
     }
 
     pub fn notify(&self, m: Msg, ok: bool) {
+        self.notice_text.set(None);
         self.notice.set(Some((m, ok)));
+    }
+
+    /// A problem in the server's words (they are Japanese for the desk's row errors).
+    pub fn notify_text(&self, text: String) {
+        self.notice_text.set(Some(text));
+        self.notice.set(Some((Msg::ErrServer, false)));
     }
 }
 
@@ -268,6 +282,7 @@ mod tests {
             Route::Disaster,
             Route::Audit,
             Route::UserDevices,
+            Route::Desk("reports".into()),
         ];
         for r in all {
             assert_eq!(Route::parse(&r.href()), r, "{}", r.href());

@@ -63,7 +63,7 @@ pub fn Notice() -> impl IntoView {
         <Show when=move || ctx.notice.get().is_some()>
             <p class=move || if ctx.notice.get().is_some_and(|n| n.1) { "notice ok" } else { "notice bad" }
                role="alert" data-testid="notice">
-                {move || ctx.notice.get().map(|(m, _)| ctx.t(m))}
+                {move || ctx.notice_text.get().or_else(|| ctx.notice.get().map(|(m, _)| ctx.t(m).to_string()))}
             </p>
         </Show>
     }
@@ -230,6 +230,9 @@ pub fn BottomNav() -> impl IntoView {
         if map {
             v.push((Route::Map(None), Msg::SupportMap, "nav-map"));
         }
+        if crate::routes::office::is_staff() {
+            v.push((Route::Desk("overdue".into()), Msg::DeskTitle, "nav-desk"));
+        }
         v.push((Route::Settings, Msg::Settings, "nav-settings"));
         v
     };
@@ -243,6 +246,7 @@ pub fn BottomNav() -> impl IntoView {
                         (Route::Home | Route::Person(_) | Route::Visit(_) | Route::Consult(_) | Route::Consent(_), Route::Home) => true,
                         (Route::Salons | Route::Salon(_) | Route::Session(..) | Route::Member(_), Route::Salons) => true,
                         (Route::Map(_), Route::Map(_)) => true,
+                        (Route::Desk(_), Route::Desk(_)) => true,
                         (a, b) => a == b,
                     };
                     if same { "page" } else { "false" }

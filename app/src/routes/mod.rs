@@ -1,5 +1,6 @@
 //! The screens, one module each; [`screen`] picks one for the route.
 
+pub mod desk;
 pub mod lock;
 pub mod login;
 pub mod map;
@@ -44,5 +45,6 @@ pub fn screen(route: Route) -> AnyView {
         Route::Disaster => view! { <office::DisasterScreen/> }.into_any(),
         Route::Audit => view! { <office::AuditScreen/> }.into_any(),
         Route::UserDevices => view! { <office::UserDevicesScreen/> }.into_any(),
+        Route::Desk(tab) => view! { <desk::Desk tab=tab/> }.into_any(),
     }
 }

@@ -1,0 +1,732 @@
+//! The coordinator's desk (社協職員 at a PC): the overdue watch board, the follow-up inbox,
+//! the reports with their CSV exports and print view, assignments and the roster import.
+//! Every figure comes from the server (SQL projections); the last answer of each screen is
+//! kept (sealed) so the desk still shows it without signal, saying when it was fetched.
+
+use crate::net::{self, NetError};
+use crate::state::{Ctx, Route, clock, use_ctx};
+use crate::store;
+use crate::ui::save_and_tell;
+use leptos::prelude::*;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use shared::codes::{Referral, Role};
+use shared::crdt;
+use shared::desk::{
+    AssignmentChange, DeskUser, DistrictReport, FollowupInbox, IMPORT_COLUMNS, ImportResult,
+    MinseiReport, MinseiRow, OverdueBoard, PersonMove, SalonReport, SalonRow,
+    Unassignment,
+};
+use shared::i18n::{Msg, code_label};
+use shared::model::FollowupDone;
+use std::collections::BTreeMap;
+use wasm_bindgen::JsCast;
+
+/// The desk's screens.
+pub const TABS: [(&str, Msg); 5] = [
+    ("overdue", Msg::DeskOverdue),
+    ("followups", Msg::DeskFollowups),
+    ("reports", Msg::DeskReports),
+    ("people", Msg::DeskPeople),
+    ("import", Msg::DeskImport),
+];
+
+fn token() -> Option<String> {
+    store::with(|s| s.and_then(|s| s.token()))
+}
+
+/// Kept answers: path → (fetched at, JSON).
+type Kept = BTreeMap<String, (f64, String)>;
+
+fn kept() -> Kept {
+    store::with(|s| {
+        s.and_then(|s| s.extra.get("desk"))
+            .and_then(|d| serde_json::from_str(d).ok())
+    })
+    .unwrap_or_default()
+}
+
+/// `GET path`; the answer is kept for use without signal. Returns it and, when it is a
+/// kept one (offline), the time it was fetched.
+async fn fetch<T: DeserializeOwned + Serialize>(path: String) -> Result<(T, Option<f64>), NetError> {
+    let Some(t) = token() else {
+        return Err(NetError::Offline);
+    };
+    match net::json::<T>("GET", &path, Some(&t), None::<&()>).await {
+        Ok(v) => {
+            let mut k = kept();
+            k.insert(path, (store::now_ms(), serde_json::to_string(&v).unwrap_or_default()));
+            // Only the latest answers of a few screens are worth keeping.
+            while k.len() > 12 {
+                let oldest = k
+                    .iter()
+                    .min_by(|a, b| a.1.0.total_cmp(&b.1.0))
+                    .map(|(p, _)| p.clone());
+                match oldest {
+                    Some(p) => k.remove(&p),
+                    None => break,
+                };
+            }
+            let _ = store::set_extra("desk", serde_json::to_string(&k).unwrap_or_default()).await;
+            Ok((v, None))
+        }
+        Err(NetError::Offline) => {
+            let k = kept();
+            match k.get(&path).and_then(|(at, v)| Some((serde_json::from_str(v).ok()?, *at))) {
+                Some((v, at)) => Ok((v, Some(at))),
+                None => Err(NetError::Offline),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn tell(ctx: Ctx, e: &NetError) {
+    match e {
+        NetError::Offline => ctx.notify(Msg::DeskNeedsSignal, false),
+        NetError::Api(403, _) => ctx.notify(Msg::DeskNoRight, false),
+        _ => ctx.notify(Msg::ErrServer, false),
+    }
+}
+
+/// "オフライン: 14:05 時点の内容です" when a kept answer is shown.
+fn stale_note(ctx: Ctx, at: RwSignal<Option<f64>>) -> impl IntoView {
+    move || {
+        at.get().map(|t| {
+            view! { <p class="hint" data-testid="desk-stale">{ctx.tf(Msg::DeskStale, &[("time", &clock(t))])}</p> }
+        })
+    }
+}
+
+fn label(kind: &str, code: &str, ctx: Ctx) -> String {
+    code_label(kind, code, ctx.lang.get())
+        .map(str::to_string)
+        .unwrap_or_else(|| code.to_string())
+}
+
+#[component]
+pub fn Desk(tab: String) -> impl IntoView {
+    let ctx = use_ctx();
+    let current = tab.clone();
+    view! {
+        <h1 class="screen-title">{move || ctx.t(Msg::DeskTitle)}</h1>
+        <nav class="desk-tabs no-print" aria-label="desk">
+            {TABS.iter().map(|(t, m)| {
+                let (t, m) = (*t, *m);
+                let here = if t == current { "page" } else { "false" };
+                view! { <a href=Route::Desk(t.to_string()).href() aria-current=here data-testid=format!("desk-{t}")>{move || ctx.t(m)}</a> }
+            }).collect_view()}
+        </nav>
+        {match tab.as_str() {
+            "followups" => view! { <Followups/> }.into_any(),
+            "reports" => view! { <Reports/> }.into_any(),
+            "people" => view! { <People/> }.into_any(),
+            "import" => view! { <Import/> }.into_any(),
+            _ => view! { <Overdue/> }.into_any(),
+        }}
+    }
+}
+
+/// 見守りが遅れている人: the overdue board, filtered by district and visitor.
+#[component]
+fn Overdue() -> impl IntoView {
+    let ctx = use_ctx();
+    let board = RwSignal::new(None::<OverdueBoard>);
+    let stale = RwSignal::new(None::<f64>);
+    let district = RwSignal::new(String::new());
+    let visitor = RwSignal::new(String::new());
+    let load = move || {
+        leptos::task::spawn_local(async move {
+            match fetch::<OverdueBoard>("/api/desk/overdue".into()).await {
+                Ok((b, at)) => {
+                    board.set(Some(b));
+                    stale.set(at);
+                }
+                Err(e) => tell(ctx, &e),
+            }
+        });
+    };
+    load();
+    let export = move |sjis: bool| download(ctx, "overdue", String::new(), sjis, false);
+    view! {
+        {stale_note(ctx, stale)}
+        <div class="desk-bar no-print">
+            <button class="secondary" data-testid="desk-refresh" on:click=move |_| load()>{move || ctx.t(Msg::DeskRefresh)}</button>
+            <button class="secondary" data-testid="csv-utf8" on:click=move |_| export(false)>{move || ctx.t(Msg::CsvUtf8)}</button>
+            <button class="secondary" on:click=move |_| export(true)>{move || ctx.t(Msg::CsvSjis)}</button>
+            <button class="secondary" on:click=move |_| print()>{move || ctx.t(Msg::Print)}</button>
+        </div>
+        {move || board.get().map(|b| {
+            let districts = b.by_district.clone();
+            let visitors = b.by_visitor.clone();
+            view! {
+                <p data-testid="overdue-count">{ctx.tf(Msg::DeskOverdueCount, &[("n", &b.people.len().to_string()), ("date", &b.as_of.map(|d| d.to_string()).unwrap_or_default())])}</p>
+                <div class="filters no-print">
+                    <div class="field">
+                        <label for="f-district">{ctx.t(Msg::DisasterDistrict)}</label>
+                        <select id="f-district" on:change=move |ev| district.set(event_target_value(&ev))>
+                            <option value="">{ctx.t(Msg::AuditAll)}</option>
+                            {districts.into_iter().map(|d| view! { <option value=d.id.clone()>{format!("{}（{}）", d.name, d.overdue)}</option> }).collect_view()}
+                        </select>
+                    </div>
+                    <div class="field">
+                        <label for="f-visitor">{ctx.t(Msg::DeskVisitor)}</label>
+                        <select id="f-visitor" on:change=move |ev| visitor.set(event_target_value(&ev))>
+                            <option value="">{ctx.t(Msg::AuditAll)}</option>
+                            {visitors.into_iter().map(|v| {
+                                let name = if v.id.is_empty() { ctx.t(Msg::DeskNobody).to_string() } else { v.name.clone() };
+                                view! { <option value=v.id.clone()>{format!("{}（{}）", name, v.overdue)}</option> }
+                            }).collect_view()}
+                        </select>
+                    </div>
+                </div>
+                <table class="desk-table" data-testid="overdue">
+                    <thead><tr>
+                        <th>{ctx.t(Msg::DeskName)}</th><th>{ctx.t(Msg::DisasterDistrict)}</th><th>{ctx.t(Msg::DeskVisitor)}</th>
+                        <th>{ctx.t(Msg::DeskFrequency)}</th><th>{ctx.t(Msg::DeskLastContact)}</th><th>{ctx.t(Msg::DeskOverdueDays)}</th><th>{ctx.t(Msg::DeskLastVisit)}</th>
+                    </tr></thead>
+                    <tbody>
+                        {move || {
+                            let (d, v) = (district.get(), visitor.get());
+                            b.people.iter().filter(|p| {
+                                (d.is_empty() || p.district.as_deref() == Some(d.as_str()))
+                                    && (v.is_empty() || p.visitors.iter().any(|x| x.id == v) || (v.is_empty() && p.visitors.is_empty()))
+                            }).cloned().map(|p| {
+                                let visitors = if p.visitors.is_empty() { ctx.t(Msg::DeskNobody).to_string() } else { p.visitors.iter().map(|v| v.name.clone()).collect::<Vec<_>>().join("、") };
+                                view! {
+                                    <tr data-testid="overdue-row" data-doc=p.doc.clone() class:warn-row=p.not_home_warning>
+                                        <td><a href=Route::Person(p.doc.clone()).href()>{p.name.clone()}</a></td>
+                                        <td>{p.district_name.clone()}</td>
+                                        <td>{visitors}</td>
+                                        <td>{label("frequency", p.frequency.code(), ctx)}</td>
+                                        <td>{p.last_contact.map(|d| d.to_string()).unwrap_or_else(|| "—".into())}</td>
+                                        <td>{(p.overdue_days > 0).then(|| ctx.tf(Msg::DeskDays, &[("n", &p.overdue_days.to_string())]))}
+                                            {p.not_home_warning.then(|| view! { <span class="badge warn">{ctx.tf(Msg::NotHomeStreak, &[("n", &p.not_home_streak.to_string())])}</span> })}</td>
+                                        <td>{p.last_visit.map(|l| format!("{} {} {}", l.date.map(|d| d.to_string()).unwrap_or_default(), label("outcome", l.outcome.code(), ctx), l.note)).unwrap_or_default()}</td>
+                                    </tr>
+                                }
+                            }).collect_view()
+                        }}
+                    </tbody>
+                </table>
+            }
+        })}
+    }
+}
+
+/// フォローが必要なこと: open items, oldest first; recording what was done closes one.
+#[component]
+fn Followups() -> impl IntoView {
+    let ctx = use_ctx();
+    let inbox = RwSignal::new(None::<FollowupInbox>);
+    let stale = RwSignal::new(None::<f64>);
+    let load = move || {
+        leptos::task::spawn_local(async move {
+            match fetch::<FollowupInbox>("/api/desk/followups".into()).await {
+                Ok((b, at)) => {
+                    inbox.set(Some(b));
+                    stale.set(at);
+                }
+                Err(e) => tell(ctx, &e),
+            }
+        });
+    };
+    load();
+    let open = RwSignal::new(None::<String>);
+    let note = RwSignal::new(String::new());
+    // Done on this phone but not yet on the server's list: hidden at once.
+    let done_here = move |doc: &str, source: &str| {
+        ctx.rev.track();
+        store::with(|s| {
+            s.and_then(|s| s.read::<shared::model::Person>(doc))
+                .is_some_and(|p| p.0.followups.contains_key(source))
+        })
+    };
+    let record = move |doc: String, source: String| {
+        let n = note.get_untracked();
+        if n.trim().is_empty() {
+            ctx.notify(Msg::Required, false);
+            return;
+        }
+        let done = FollowupDone {
+            on: store::today(),
+            by: store::my_id(),
+            note: n.trim().to_string(),
+        };
+        leptos::task::spawn_local(async move {
+            let src = source.clone();
+            if save_and_tell(ctx, &doc, move |tx| crdt::save_at(tx, &["followups", &src], &done)).await {
+                open.set(None);
+                note.set(String::new());
+            }
+        });
+    };
+    let export = move |sjis: bool| download(ctx, "followups", String::new(), sjis, false);
+    view! {
+        {stale_note(ctx, stale)}
+        <div class="desk-bar no-print">
+            <button class="secondary" data-testid="desk-refresh" on:click=move |_| load()>{move || ctx.t(Msg::DeskRefresh)}</button>
+            <button class="secondary" on:click=move |_| export(false)>{move || ctx.t(Msg::CsvUtf8)}</button>
+            <button class="secondary" on:click=move |_| export(true)>{move || ctx.t(Msg::CsvSjis)}</button>
+            <button class="secondary" on:click=move |_| print()>{move || ctx.t(Msg::Print)}</button>
+        </div>
+        <table class="desk-table" data-testid="followups">
+            <thead><tr>
+                <th>{move || ctx.t(Msg::DeskRaised)}</th><th>{move || ctx.t(Msg::DeskName)}</th><th>{move || ctx.t(Msg::DisasterDistrict)}</th>
+                <th>{move || ctx.t(Msg::DeskWhat)}</th><th>{move || ctx.t(Msg::DeskOwner)}</th><th class="no-print"></th>
+            </tr></thead>
+            <tbody>
+                {move || inbox.get().map(|b| b.items.into_iter().filter(|i| !done_here(&i.doc, &i.source)).map(|i| {
+                    let (doc, source) = (i.doc.clone(), i.source.clone());
+                    let key = format!("{doc}/{source}");
+                    let key2 = key.clone();
+                    let referrals: Vec<String> = i.referrals.iter().map(|r: &Referral| label("referral", r.code(), ctx)).collect();
+                    view! {
+                        <tr data-testid="followup" data-doc=doc.clone() data-source=source.clone()>
+                            <td>{i.raised_on.map(|d| d.to_string()).unwrap_or_default()} " " <span class="sub">{ctx.tf(Msg::DeskAge, &[("n", &i.age_days.to_string())])}</span></td>
+                            <td><a href=Route::Person(doc.clone()).href()>{i.person_name.clone()}</a></td>
+                            <td>{i.district_name.clone()}</td>
+                            <td>{i.what.clone()} {(!referrals.is_empty()).then(|| format!(" → {}", referrals.join("、")))}</td>
+                            <td>{i.owner.map(|o| o.name).unwrap_or_default()}</td>
+                            <td class="no-print">
+                                <Show when=move || open.get().as_deref() != Some(key.as_str()) fallback={
+                                    let (doc, source) = (doc.clone(), source.clone());
+                                    move || {
+                                        let (doc, source) = (doc.clone(), source.clone());
+                                        view! {
+                                            <div class="field">
+                                                <label for="done-note">{ctx.t(Msg::DeskDoneNote)}</label>
+                                                <textarea id="done-note" rows="2" autocomplete="off" prop:value=move || note.get() on:input=move |ev| note.set(event_target_value(&ev))></textarea>
+                                            </div>
+                                            <button data-testid="save-done" on:click=move |_| record(doc.clone(), source.clone())>{ctx.t(Msg::Save)}</button>
+                                        }
+                                    }
+                                }>
+                                    {let k = key2.clone(); view! { <button class="secondary" data-testid="record-done" on:click=move |_| open.set(Some(k.clone()))>{ctx.t(Msg::DeskRecordDone)}</button> }}
+                                </Show>
+                            </td>
+                        </tr>
+                    }
+                }).collect_view())}
+            </tbody>
+        </table>
+    }
+}
+
+fn print() {
+    if let Some(w) = web_sys::window() {
+        let _ = w.print();
+    }
+}
+
+/// Downloads export `name` for `query` (`month=…` or `fy=…`), as Excel opens it.
+fn download(ctx: Ctx, name: &'static str, query: String, sjis: bool, wareki: bool) {
+    let Some(t) = token() else { return };
+    let mut q = vec![format!("encoding={}", if sjis { "sjis" } else { "utf8" })];
+    q.push(format!("era={}", if wareki { "wareki" } else { "seireki" }));
+    if !query.is_empty() {
+        q.push(query);
+    }
+    let path = format!("/api/export/{name}?{}", q.join("&"));
+    leptos::task::spawn_local(async move {
+        if let Err(e) = net::download(&path, &t, &format!("{name}.csv")).await {
+            tell(ctx, &e);
+        }
+    });
+}
+
+/// 報告: the 民生委員 活動記録, the salon report and the district view, for a month or a
+/// fiscal year; on screen, as CSV, or printed.
+#[component]
+fn Reports() -> impl IntoView {
+    let ctx = use_ctx();
+    let today = store::today();
+    let kind = RwSignal::new("minsei".to_string());
+    let by_year = RwSignal::new(false);
+    let month = RwSignal::new(today.month_key());
+    let fy = RwSignal::new(today.fiscal_year().to_string());
+    let wareki = RwSignal::new(false);
+    let minsei = RwSignal::new(None::<MinseiReport>);
+    let salons = RwSignal::new(None::<SalonReport>);
+    let districts = RwSignal::new(None::<DistrictReport>);
+    let stale = RwSignal::new(None::<f64>);
+    let query = move || {
+        if by_year.get_untracked() {
+            format!("fy={}", fy.get_untracked().trim())
+        } else {
+            format!("month={}", month.get_untracked().trim())
+        }
+    };
+    let show = move || {
+        let path = format!("/api/reports/{}?{}", kind.get_untracked(), query());
+        let k = kind.get_untracked();
+        leptos::task::spawn_local(async move {
+            let r = match k.as_str() {
+                "salons" => fetch::<SalonReport>(path).await.map(|(v, at)| {
+                    salons.set(Some(v));
+                    at
+                }),
+                "districts" => fetch::<DistrictReport>(path).await.map(|(v, at)| {
+                    districts.set(Some(v));
+                    at
+                }),
+                _ => fetch::<MinseiReport>(path).await.map(|(v, at)| {
+                    minsei.set(Some(v));
+                    at
+                }),
+            };
+            match r {
+                Ok(at) => stale.set(at),
+                Err(NetError::Api(400, e)) => ctx.notify_text(e.message),
+                Err(e) => tell(ctx, &e),
+            }
+        });
+    };
+    show();
+    let export = move |sjis: bool, second: bool| {
+        let name: &'static str = match (kind.get_untracked().as_str(), second) {
+            ("salons", false) => "salons",
+            ("salons", true) => "salon_types",
+            ("districts", _) => "districts",
+            (_, false) => "minsei",
+            (_, true) => "minsei_councils",
+        };
+        download(ctx, name, query(), sjis, wareki.get_untracked());
+    };
+    view! {
+        <form class="filters no-print" autocomplete="off" data-testid="report-form" on:submit=move |ev| { ev.prevent_default(); show(); }>
+            <div class="field">
+                <label for="r-kind">{move || ctx.t(Msg::DeskReportKind)}</label>
+                <select id="r-kind" on:change=move |ev| { kind.set(event_target_value(&ev)); show(); }>
+                    <option value="minsei">{move || ctx.t(Msg::ReportMinsei)}</option>
+                    <option value="salons">{move || ctx.t(Msg::ReportSalons)}</option>
+                    <option value="districts">{move || ctx.t(Msg::ReportDistricts)}</option>
+                </select>
+            </div>
+            <div class="field">
+                <label for="r-period">{move || ctx.t(Msg::DeskPeriod)}</label>
+                <select id="r-period" on:change=move |ev| by_year.set(event_target_value(&ev) == "fy")>
+                    <option value="month">{move || ctx.t(Msg::DeskMonth)}</option>
+                    <option value="fy">{move || ctx.t(Msg::DeskFiscalYear)}</option>
+                </select>
+            </div>
+            <Show when=move || !by_year.get() fallback=move || view! {
+                <div class="field">
+                    <label for="r-fy">{ctx.t(Msg::DeskFiscalYearStart)}</label>
+                    <input id="r-fy" inputmode="numeric" autocomplete="off" prop:value=move || fy.get() on:input=move |ev| fy.set(event_target_value(&ev))/>
+                </div>
+            }>
+                <div class="field">
+                    <label for="r-month">{move || ctx.t(Msg::DeskMonthLabel)}</label>
+                    <input id="r-month" type="month" autocomplete="off" prop:value=move || month.get() on:input=move |ev| month.set(event_target_value(&ev))/>
+                </div>
+            </Show>
+            <label class="check"><input type="checkbox" prop:checked=move || wareki.get() on:change=move |ev| wareki.set(event_target_checked(&ev))/>{move || ctx.t(Msg::DeskWareki)}</label>
+            <button type="submit" data-testid="report-show">{move || ctx.t(Msg::AuditShow)}</button>
+        </form>
+        <div class="desk-bar no-print">
+            <button class="secondary" data-testid="report-csv" on:click=move |_| export(false, false)>{move || ctx.t(Msg::CsvUtf8)}</button>
+            <button class="secondary" data-testid="report-csv-sjis" on:click=move |_| export(true, false)>{move || ctx.t(Msg::CsvSjis)}</button>
+            <Show when=move || kind.get() != "districts">
+                <button class="secondary" on:click=move |_| export(false, true)>{move || if kind.get() == "salons" { ctx.t(Msg::CsvSalonTypes) } else { ctx.t(Msg::CsvCouncils) }}</button>
+            </Show>
+            <button class="secondary" on:click=move |_| print()>{move || ctx.t(Msg::Print)}</button>
+        </div>
+        {stale_note(ctx, stale)}
+        {move || match kind.get().as_str() {
+            "salons" => salons.get().map(|r| salon_table(ctx, r, wareki.get())).into_any(),
+            "districts" => districts.get().map(|r| district_table(ctx, r, wareki.get())).into_any(),
+            _ => minsei.get().map(|r| minsei_table(ctx, r, wareki.get())).into_any(),
+        }}
+    }
+}
+
+fn period_label(p: &shared::desk::Period, wareki: bool) -> String {
+    if wareki { p.label_wareki() } else { p.label() }
+}
+
+fn counts(kind: &str, m: &BTreeMap<String, i64>, ctx: Ctx) -> String {
+    m.iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(c, n)| format!("{} {n}", label(kind, c, ctx)))
+        .collect::<Vec<_>>()
+        .join("・")
+}
+
+fn minsei_table(ctx: Ctx, r: MinseiReport, wareki: bool) -> impl IntoView {
+    let row = move |m: &MinseiRow, council: bool| {
+        let who = if council {
+            format!("{}（{}）", m.district_name, ctx.tf(Msg::DeskMembers, &[("n", &m.members.to_string())]))
+        } else {
+            m.user.as_ref().map(|u| u.name.clone()).unwrap_or_default()
+        };
+        view! {
+            <tr data-testid=if council { "council-row" } else { "minsei-row" }>
+                <td>{who}</td>
+                <td>{(!council).then(|| m.district_name.clone())}</td>
+                <td class="num">{m.consultations}</td>
+                <td>{counts("consult_field", &m.by_field, ctx)}</td>
+                <td class="num">{m.visits}</td>
+                <td class="num">{m.liaison_members}</td>
+                <td class="num">{m.liaison_agencies}</td>
+                <td class="num">{m.activity_days}</td>
+            </tr>
+        }
+    };
+    let head = move || view! {
+        <thead><tr>
+            <th>{ctx.t(Msg::DeskName)}</th><th>{ctx.t(Msg::DisasterDistrict)}</th><th>{ctx.t(Msg::ColConsultations)}</th><th>{ctx.t(Msg::ColByField)}</th>
+            <th>{ctx.t(Msg::ColVisits)}</th><th>{ctx.t(Msg::ColLiaisonMembers)}</th><th>{ctx.t(Msg::ColLiaisonAgencies)}</th><th>{ctx.t(Msg::ColDays)}</th>
+        </tr></thead>
+    };
+    view! {
+        <h2>{ctx.t(Msg::ReportMinsei)} " " {period_label(&r.period, wareki)}</h2>
+        <table class="desk-table" data-testid="minsei-report">
+            {head()}
+            <tbody>{r.members.iter().map(|m| row(m, false)).collect_view()}</tbody>
+        </table>
+        <h2>{ctx.t(Msg::DeskCouncils)}</h2>
+        <table class="desk-table" data-testid="council-report">
+            {head()}
+            <tbody>{r.councils.iter().map(|m| row(m, true)).collect_view()}</tbody>
+        </table>
+    }
+}
+
+fn salon_table(ctx: Ctx, r: SalonReport, wareki: bool) -> impl IntoView {
+    let row = move |s: &SalonRow, total: bool| view! {
+        <tr data-testid=if total { "salon-type-row" } else { "salon-row" }>
+            <td>{if total { label("salon_type", s.salon_type.code(), ctx) } else { s.name.clone() }}</td>
+            <td>{if total { ctx.tf(Msg::DeskSalonCount, &[("n", &s.salons.to_string())]) } else { s.district_name.clone() }}</td>
+            <td class="num">{s.sessions}</td>
+            <td class="num">{s.participants}</td>
+            <td class="num">{s.distinct_members}</td>
+            <td class="num">{s.guests}</td>
+            <td class="num">{s.helpers}</td>
+        </tr>
+    };
+    let head = move || view! {
+        <thead><tr>
+            <th>{ctx.t(Msg::DeskSalon)}</th><th>{ctx.t(Msg::DisasterDistrict)}</th><th>{ctx.t(Msg::ColSessions)}</th><th>{ctx.t(Msg::ColParticipants)}</th>
+            <th>{ctx.t(Msg::ColDistinct)}</th><th>{ctx.t(Msg::ColGuests)}</th><th>{ctx.t(Msg::ColHelpers)}</th>
+        </tr></thead>
+    };
+    view! {
+        <h2>{ctx.t(Msg::ReportSalons)} " " {period_label(&r.period, wareki)}</h2>
+        <table class="desk-table" data-testid="salon-report">
+            {head()}
+            <tbody>{r.salons.iter().map(|s| row(s, false)).collect_view()}</tbody>
+        </table>
+        <h2>{ctx.t(Msg::CsvSalonTypes)}</h2>
+        <table class="desk-table">
+            {head()}
+            <tbody>{r.types.iter().map(|s| row(s, true)).collect_view()}</tbody>
+        </table>
+    }
+}
+
+fn district_table(ctx: Ctx, r: DistrictReport, wareki: bool) -> impl IntoView {
+    view! {
+        <h2>{ctx.t(Msg::ReportDistricts)} " " {period_label(&r.period, wareki)}</h2>
+        <table class="desk-table" data-testid="district-report">
+            <thead><tr>
+                <th>{ctx.t(Msg::DisasterDistrict)}</th><th>{ctx.t(Msg::ColPeople)}</th><th>{ctx.t(Msg::ColSalons)}</th><th>{ctx.t(Msg::ColSessions)}</th>
+                <th>{ctx.t(Msg::ColParticipants)}</th><th>{ctx.t(Msg::ColVisits)}</th><th>{ctx.t(Msg::ColReached)}</th><th>{ctx.t(Msg::ColConsultations)}</th><th>{ctx.t(Msg::ColFollowupsOpen)}</th>
+            </tr></thead>
+            <tbody>
+                {r.districts.iter().map(|d| view! {
+                    <tr data-testid="district-row">
+                        <td>{d.name.clone()} " " <span class="sub">{d.level.clone()}</span></td>
+                        <td class="num">{d.people}</td><td class="num">{d.salons}</td><td class="num">{d.sessions}</td>
+                        <td class="num">{d.participants}</td><td class="num">{d.visits}</td><td class="num">{d.visits_reached}</td>
+                        <td class="num">{d.consultations}</td><td class="num">{d.followups_open}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+/// 担当の割り当て: who visits whom (edit or view only), and moving a person to another
+/// district. Needs signal (the server checks and records every change).
+#[component]
+fn People() -> impl IntoView {
+    let ctx = use_ctx();
+    let users = RwSignal::new(Vec::<DeskUser>::new());
+    leptos::task::spawn_local(async move {
+        match fetch::<Vec<DeskUser>>("/api/desk/users".into()).await {
+            Ok((u, _)) => users.set(u),
+            Err(e) => tell(ctx, &e),
+        }
+    });
+    // People on this device, by name.
+    let people: Vec<(String, String)> = store::with(|s| {
+        let Some(s) = s else { return vec![] };
+        let mut v: Vec<(String, String)> = s
+            .directory
+            .as_ref()
+            .map(|d| d.people.iter().map(|p| p.doc.clone()).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|doc| {
+                let name = s.read::<shared::model::Person>(&doc)?.0.profile.name.clone();
+                Some((doc, name))
+            })
+            .collect();
+        v.sort_by(|a, b| a.1.cmp(&b.1));
+        v
+    });
+    let districts: Vec<(String, String)> = store::with(|s| {
+        s.and_then(|s| s.directory.as_ref())
+            .map(|d| d.districts.iter().map(|x| (x.id.clone(), x.name.clone())).collect())
+            .unwrap_or_default()
+    });
+    let person = RwSignal::new(people.first().map(|p| p.0.clone()).unwrap_or_default());
+    let user = RwSignal::new(String::new());
+    let view_only = RwSignal::new(false);
+    let to = RwSignal::new(districts.first().map(|d| d.0.clone()).unwrap_or_default());
+    let post = move |path: &'static str, body: serde_json::Value, done: Msg| {
+        let Some(t) = token() else { return };
+        leptos::task::spawn_local(async move {
+            match net::json::<serde_json::Value>("POST", path, Some(&t), Some(&body)).await {
+                Ok(_) => {
+                    ctx.notify(done, true);
+                    crate::sync::request(ctx);
+                }
+                Err(NetError::Api(_, e)) if !e.message.is_empty() => ctx.notify_text(e.message),
+                Err(e) => tell(ctx, &e),
+            }
+        });
+    };
+    let assign = move |_| {
+        let b = AssignmentChange {
+            person: person.get_untracked(),
+            user: user.get_untracked(),
+            can_edit: !view_only.get_untracked(),
+        };
+        if b.user.is_empty() {
+            ctx.notify(Msg::Required, false);
+            return;
+        }
+        post("/api/desk/assign", serde_json::to_value(b).unwrap_or_default(), Msg::DeskAssigned);
+    };
+    let unassign = move |_| {
+        let b = Unassignment {
+            person: person.get_untracked(),
+            user: user.get_untracked(),
+        };
+        post("/api/desk/unassign", serde_json::to_value(b).unwrap_or_default(), Msg::DeskUnassigned);
+    };
+    let move_person = move |_| {
+        let b = PersonMove {
+            person: person.get_untracked(),
+            district: to.get_untracked(),
+            effective_on: None,
+        };
+        post("/api/desk/people/move", serde_json::to_value(b).unwrap_or_default(), Msg::DeskMoved);
+    };
+    view! {
+        <div class="field">
+            <label for="p-person">{move || ctx.t(Msg::DeskName)}</label>
+            <select id="p-person" on:change=move |ev| person.set(event_target_value(&ev))>
+                {people.into_iter().map(|(id, name)| view! { <option value=id>{name}</option> }).collect_view()}
+            </select>
+        </div>
+        <section class="card">
+            <h2>{move || ctx.t(Msg::DeskAssignTitle)}</h2>
+            <div class="field">
+                <label for="p-user">{move || ctx.t(Msg::DeskVisitor)}</label>
+                <select id="p-user" on:change=move |ev| user.set(event_target_value(&ev))>
+                    <option value="">"—"</option>
+                    {move || users.get().into_iter().filter(|u| !u.disabled && u.grants.iter().any(|g| matches!(g.role, Role::Volunteer | Role::Minsei))).map(|u| {
+                        view! { <option value=u.id.clone()>{format!("{}（{}・{}）", u.name, u.login, ctx.tf(Msg::DeskAssignedCount, &[("n", &u.assigned.to_string())]))}</option> }
+                    }).collect_view()}
+                </select>
+            </div>
+            <label class="check"><input type="checkbox" prop:checked=move || view_only.get() on:change=move |ev| view_only.set(event_target_checked(&ev))/>{move || ctx.t(Msg::DeskViewOnly)}</label>
+            <div class="desk-bar">
+                <button data-testid="assign" on:click=assign>{move || ctx.t(Msg::DeskAssign)}</button>
+                <button class="secondary" data-testid="unassign" on:click=unassign>{move || ctx.t(Msg::DeskUnassign)}</button>
+            </div>
+        </section>
+        <section class="card">
+            <h2>{move || ctx.t(Msg::DeskMoveTitle)}</h2>
+            <div class="field">
+                <label for="p-district">{move || ctx.t(Msg::DeskMoveTo)}</label>
+                <select id="p-district" on:change=move |ev| to.set(event_target_value(&ev))>
+                    {districts.into_iter().map(|(id, name)| view! { <option value=id>{name}</option> }).collect_view()}
+                </select>
+            </div>
+            <button data-testid="move-person" on:click=move_person>{move || ctx.t(Msg::DeskMove)}</button>
+        </section>
+    }
+}
+
+/// 名簿の取り込み: a CSV from Excel (Shift_JIS or UTF-8); all rows or none.
+#[component]
+fn Import() -> impl IntoView {
+    let ctx = use_ctx();
+    let result = RwSignal::new(None::<ImportResult>);
+    let errors = RwSignal::new(Vec::<shared::desk::ImportRowError>::new());
+    let busy = RwSignal::new(false);
+    let send = move |ev: leptos::ev::Event| {
+        let Some(input) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+        else {
+            return;
+        };
+        let Some(file) = input.files().and_then(|f| f.get(0)) else {
+            return;
+        };
+        let Some(t) = token() else { return };
+        busy.set(true);
+        result.set(None);
+        errors.set(Vec::new());
+        leptos::task::spawn_local(async move {
+            let bytes = match wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await {
+                Ok(b) => js_sys::Uint8Array::new(&b).to_vec(),
+                Err(_) => {
+                    ctx.notify(Msg::ErrServer, false);
+                    busy.set(false);
+                    return;
+                }
+            };
+            match net::post_bytes::<ImportResult>("/api/desk/import", &t, &bytes, "text/csv").await {
+                Ok(r) => {
+                    ctx.notify(Msg::DeskImported, true);
+                    result.set(Some(r));
+                    crate::sync::request(ctx);
+                }
+                Err(NetError::Api(_, e)) if !e.rows.is_empty() => {
+                    ctx.notify_text(e.message.clone());
+                    errors.set(e.rows);
+                }
+                Err(NetError::Api(_, e)) => ctx.notify_text(e.message),
+                Err(e) => tell(ctx, &e),
+            }
+            input.set_value("");
+            busy.set(false);
+        });
+    };
+    view! {
+        <p>{move || ctx.t(Msg::DeskImportHelp)}</p>
+        <table class="desk-table">
+            <thead><tr><th>{move || ctx.t(Msg::DeskColumn)}</th><th>{move || ctx.t(Msg::DeskRequired)}</th></tr></thead>
+            <tbody>{IMPORT_COLUMNS.iter().map(|(h, req, _)| view! { <tr><td>{*h}</td><td>{req.then_some("●")}</td></tr> }).collect_view()}</tbody>
+        </table>
+        <div class="field">
+            <label for="import-file">{move || ctx.t(Msg::DeskChooseFile)}</label>
+            <input id="import-file" type="file" accept=".csv,text/csv" disabled=move || busy.get() on:change=send/>
+        </div>
+        {move || result.get().map(|r| view! { <p class="ok" data-testid="import-done">{ctx.tf(Msg::DeskImportedN, &[("n", &r.created.to_string()), ("a", &r.assigned.to_string())])}</p> })}
+        <Show when=move || !errors.with(Vec::is_empty)>
+            <table class="desk-table" data-testid="import-errors">
+                <thead><tr><th>{ctx.t(Msg::DeskRow)}</th><th>{ctx.t(Msg::DeskColumn)}</th><th>{ctx.t(Msg::DeskProblem)}</th></tr></thead>
+                <tbody>{move || errors.get().into_iter().map(|e| view! {
+                    <tr data-testid="import-error" data-row=e.row.to_string()><td>{e.row}</td><td>{e.column}</td><td>{e.message}</td></tr>
+                }).collect_view()}</tbody>
+            </table>
+        </Show>
+    }
+}
