@@ -55,12 +55,7 @@ fn empty_row() -> MinseiRow {
     MinseiRow {
         by_field: zeros(ConsultField::ALL.iter().map(|c| c.code())),
         by_topic: zeros(ConsultTopic::ALL.iter().map(|c| c.code())),
-        visits_by_field: zeros(
-            ConsultField::ALL
-                .iter()
-                .map(|c| c.code())
-                .chain([NO_FIELD]),
-        ),
+        visits_by_field: zeros(ConsultField::ALL.iter().map(|c| c.code()).chain([NO_FIELD])),
         other_activities: zeros(OTHER_ACTIVITIES.iter().map(|c| c.code())),
         ..Default::default()
     }
