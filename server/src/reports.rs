@@ -399,13 +399,13 @@ pub async fn district_report(
     let people = by_district(
         st,
         "SELECT district_id, COUNT(*) FROM proj_people WHERE org_id = $1 AND status = 'active' GROUP BY district_id",
-        &[org.clone()],
+        std::slice::from_ref(&org),
     )
     .await?;
     let salons = by_district(
         st,
         "SELECT district_id, COUNT(*) FROM salons WHERE org_id = $1 GROUP BY district_id",
-        &[org.clone()],
+        std::slice::from_ref(&org),
     )
     .await?;
     let sessions = by_district(
