@@ -477,18 +477,38 @@ pub async fn users(State(st): State<AppState>, headers: HeaderMap) -> Result<Jso
     .bind(c.org_id.clone())
     .fetch_all(&st.db)
     .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let id: String = r.get(0);
-        let grants = auth::grants(&st.db, &id).await?;
-        out.push(DeskUser {
-            login: r.get(1),
-            name: r.get(2),
-            disabled: r.get::<Option<i64>, _>(3).is_some(),
-            assigned: u32::try_from(r.get::<i64, _>(4)).unwrap_or(0),
-            grants: grants.iter().map(auth::Membership::grant).collect(),
-            id,
-        });
+    // Every grant of the organisation's users in one query.
+    let memberships = sqlx::query(
+        "SELECT m.user_id, m.role, m.district_id, m.salon_id FROM memberships m \
+         JOIN users u ON u.id = m.user_id WHERE u.org_id = $1 ORDER BY m.created_at, m.id",
+    )
+    .bind(c.org_id.clone())
+    .fetch_all(&st.db)
+    .await?;
+    let mut grants: BTreeMap<String, Vec<shared::api::Grant>> = BTreeMap::new();
+    for m in &memberships {
+        grants
+            .entry(m.get(0))
+            .or_default()
+            .push(shared::api::Grant {
+                role: Role::from_code(&m.get::<String, _>(1)),
+                district: m.get(2),
+                salon: m.get(3),
+            });
     }
-    Ok(Json(out))
+    Ok(Json(
+        rows.iter()
+            .map(|r| {
+                let id: String = r.get(0);
+                DeskUser {
+                    login: r.get(1),
+                    name: r.get(2),
+                    disabled: r.get::<Option<i64>, _>(3).is_some(),
+                    assigned: u32::try_from(r.get::<i64, _>(4)).unwrap_or(0),
+                    grants: grants.remove(&id).unwrap_or_default(),
+                    id,
+                }
+            })
+            .collect(),
+    ))
 }

@@ -347,7 +347,14 @@ fn minsei_table(r: &MinseiReport, councils: bool) -> Table {
         rows.iter().map(|m| &m.other_activities),
     );
     let mut headers = vec!["期間".to_string(), "民児協（地区）".to_string()];
-    headers.push(if councils { "委員数" } else { "民生委員" }.to_string());
+    headers.push(
+        if councils {
+            "委員数"
+        } else {
+            "民生委員"
+        }
+        .to_string(),
+    );
     headers.push("相談・支援件数".to_string());
     headers.extend(fields.iter().map(|f| format!("分野:{}", field_label(f))));
     headers.extend(
@@ -373,13 +380,17 @@ fn minsei_table(r: &MinseiReport, councils: bool) -> Table {
         }
         .to_string(),
     );
-    let get = |m: &std::collections::BTreeMap<String, i64>, k: &str| Cell::Int(*m.get(k).unwrap_or(&0));
+    let get =
+        |m: &std::collections::BTreeMap<String, i64>, k: &str| Cell::Int(*m.get(k).unwrap_or(&0));
     Table {
         headers,
         rows: rows
             .iter()
             .map(|m| {
-                let mut row = vec![Cell::Period(r.period.clone()), m.district_name.clone().into()];
+                let mut row = vec![
+                    Cell::Period(r.period.clone()),
+                    m.district_name.clone().into(),
+                ];
                 row.push(if councils {
                     m.members.into()
                 } else {
@@ -566,7 +577,10 @@ pub async fn handler(
     } else {
         (utf8_bom(&text), 0)
     };
-    let key = period.as_ref().map(Period::key).unwrap_or_else(|| desk::today().to_string());
+    let key = period
+        .as_ref()
+        .map(Period::key)
+        .unwrap_or_else(|| desk::today().to_string());
     let period_ja = match (&period, era) {
         (Some(p), Era::Wareki) => p.label_wareki(),
         (Some(p), Era::Seireki) => p.label(),
@@ -579,10 +593,17 @@ pub async fn handler(
         "export",
         &format!(
             "report={name} period={} district={} encoding={} era={} rows={}{}",
-            period.as_ref().map(Period::key).unwrap_or_else(|| "-".into()),
+            period
+                .as_ref()
+                .map(Period::key)
+                .unwrap_or_else(|| "-".into()),
             area.label,
             if sjis { "sjis" } else { "utf8" },
-            if era == Era::Wareki { "wareki" } else { "seireki" },
+            if era == Era::Wareki {
+                "wareki"
+            } else {
+                "seireki"
+            },
             t.rows.len(),
             if replaced > 0 {
                 format!(" replaced={replaced}")
@@ -655,7 +676,9 @@ mod tests {
     #[test]
     fn file_names_are_safe_ascii_with_the_japanese_name_beside() {
         let d = content_disposition("minsei_2026-04.csv", "民生委員活動記録_2026-04.csv");
-        assert!(d.starts_with("attachment; filename=\"minsei_2026-04.csv\"; filename*=UTF-8''%E6%B0%91"));
+        assert!(d.starts_with(
+            "attachment; filename=\"minsei_2026-04.csv\"; filename*=UTF-8''%E6%B0%91"
+        ));
         assert!(d.is_ascii());
         assert_eq!(
             content_disposition("a\"b;c.csv", "x"),

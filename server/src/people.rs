@@ -105,8 +105,14 @@ pub async fn assign(
         ));
     }
     let mut tx = st.db.begin().await?;
-    admin::set_assignment_in(&mut tx, &req.user, &req.person, req.can_edit, Some(actor(&c)))
-        .await?;
+    admin::set_assignment_in(
+        &mut tx,
+        &req.user,
+        &req.person,
+        req.can_edit,
+        Some(actor(&c)),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Json(serde_json::json!({"ok": true})))
 }
@@ -176,13 +182,15 @@ pub async fn move_person(
             "effective_on is a date not in the future (and not before 2000)",
         ));
     }
-    let last: Option<String> = sqlx::query_scalar(
-        "SELECT MAX(effective_on) FROM district_moves WHERE doc_id = $1",
-    )
-    .bind(req.person.clone())
-    .fetch_one(&st.db)
-    .await?;
-    if last.as_deref().is_some_and(|l| l > effective.to_string().as_str()) {
+    let last: Option<String> =
+        sqlx::query_scalar("SELECT MAX(effective_on) FROM district_moves WHERE doc_id = $1")
+            .bind(req.person.clone())
+            .fetch_one(&st.db)
+            .await?;
+    if last
+        .as_deref()
+        .is_some_and(|l| l > effective.to_string().as_str())
+    {
         return Err(Error::Conflict(
             "the person was moved later than this date already; moves must follow each other"
                 .into(),
@@ -315,10 +323,9 @@ pub async fn move_grant(
         .await?);
     }
     let grants = member(&st, &c.org_id, &req.user).await?;
-    if !grants
-        .iter()
-        .any(|g| g.role == req.role && g.district.as_deref() == Some(&req.from) && g.salon.is_none())
-    {
+    if !grants.iter().any(|g| {
+        g.role == req.role && g.district.as_deref() == Some(&req.from) && g.salon.is_none()
+    }) {
         return Err(Error::NotFound(
             "the user has no such grant in that district".into(),
         ));
@@ -399,11 +406,14 @@ pub fn parse_year(s: &str) -> Option<i32> {
     None
 }
 
-fn by_label<T: Clone>(value: &str, all: &[T], code: impl Fn(&T) -> &str, label: impl Fn(&T) -> &str) -> Option<T> {
+fn by_label<T: Clone>(
+    value: &str,
+    all: &[T],
+    code: impl Fn(&T) -> &str,
+    label: impl Fn(&T) -> &str,
+) -> Option<T> {
     let v = value.trim();
-    all.iter()
-        .find(|x| code(x) == v || label(x) == v)
-        .cloned()
+    all.iter().find(|x| code(x) == v || label(x) == v).cloned()
 }
 
 /// The line (from 1) on which the record starting at byte `at` of `text` lies. After a
@@ -413,7 +423,10 @@ fn line_of(text: &str, at: u64) -> u32 {
         .unwrap_or(usize::MAX)
         .saturating_add(1)
         .min(text.len());
-    let n = text.as_bytes()[..at].iter().filter(|b| **b == b'\n').count();
+    let n = text.as_bytes()[..at]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count();
     u32::try_from(n + 1).unwrap_or(u32::MAX)
 }
 
@@ -496,7 +509,12 @@ pub fn parse_roster(
             Ok(r) => r,
             Err(e) => {
                 let line = e.position().map_or(0, |p| line_of(text, p.byte()));
-                err(&mut errors, line, "", "この行を読めません（引用符の閉じ忘れなど）".into());
+                err(
+                    &mut errors,
+                    line,
+                    "",
+                    "この行を読めません（引用符の閉じ忘れなど）".into(),
+                );
                 break;
             }
         };
@@ -557,7 +575,12 @@ pub fn parse_roster(
                 "男" | "男性" | "male" => Some(Sex::Male),
                 "回答なし" | "unstated" => Some(Sex::Unstated),
                 _ => {
-                    err(&mut errors, line, "性別", "性別は「女」「男」で書いてください".into());
+                    err(
+                        &mut errors,
+                        line,
+                        "性別",
+                        "性別は「女」「男」で書いてください".into(),
+                    );
                     None
                 }
             };
@@ -600,7 +623,9 @@ pub fn parse_roster(
                 "月1" => "monthly",
                 other => other,
             };
-            let f = by_label(short, Frequency::ALL, Frequency::code, |f| f.label(Lang::Ja));
+            let f = by_label(short, Frequency::ALL, Frequency::code, |f| {
+                f.label(Lang::Ja)
+            });
             if f.is_none() {
                 err(
                     &mut errors,
@@ -633,7 +658,12 @@ pub fn parse_roster(
                     None
                 }
                 None => {
-                    err(&mut errors, line, "地区", format!("地区「{d}」が見つかりません"));
+                    err(
+                        &mut errors,
+                        line,
+                        "地区",
+                        format!("地区「{d}」が見つかりません"),
+                    );
                     None
                 }
             }
@@ -784,10 +814,7 @@ pub async fn import(
             )
             .await?;
             return Err(Error::BadRows {
-                message: format!(
-                    "{}行に誤りがあります。何も取り込んでいません",
-                    broken.len()
-                ),
+                message: format!("{}行に誤りがあります。何も取り込んでいません", broken.len()),
                 rows: errors,
             });
         }

@@ -252,7 +252,16 @@ async fn person(
         }
     }
     for (rid, c) in &p.consultations {
-        consultation(tx, id, rid, org, district_on(c.date, district, moves), c, None).await?;
+        consultation(
+            tx,
+            id,
+            rid,
+            org,
+            district_on(c.date, district, moves),
+            c,
+            None,
+        )
+        .await?;
     }
     // Follow-ups: every visit or consultation that asks for one (flagged, or a つなぎ先
     // given), with what was done if someone recorded it. In the person's current district:
@@ -452,6 +461,9 @@ mod tests {
         assert_eq!(on("2026-04-15").as_deref(), Some("B"));
         assert_eq!(on("2026-04-19").as_deref(), Some("B"));
         assert_eq!(on("2026-04-20").as_deref(), Some("C"));
-        assert_eq!(district_on(d("2026-04-01"), Some("C"), &[]).as_deref(), Some("C"));
+        assert_eq!(
+            district_on(d("2026-04-01"), Some("C"), &[]).as_deref(),
+            Some("C")
+        );
     }
 }

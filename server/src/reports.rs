@@ -55,12 +55,7 @@ fn empty_row() -> MinseiRow {
     MinseiRow {
         by_field: zeros(ConsultField::ALL.iter().map(|c| c.code())),
         by_topic: zeros(ConsultTopic::ALL.iter().map(|c| c.code())),
-        visits_by_field: zeros(
-            ConsultField::ALL
-                .iter()
-                .map(|c| c.code())
-                .chain([NO_FIELD]),
-        ),
+        visits_by_field: zeros(ConsultField::ALL.iter().map(|c| c.code()).chain([NO_FIELD])),
         other_activities: zeros(OTHER_ACTIVITIES.iter().map(|c| c.code())),
         ..Default::default()
     }
@@ -404,13 +399,13 @@ pub async fn district_report(
     let people = by_district(
         st,
         "SELECT district_id, COUNT(*) FROM proj_people WHERE org_id = $1 AND status = 'active' GROUP BY district_id",
-        &[org.clone()],
+        std::slice::from_ref(&org),
     )
     .await?;
     let salons = by_district(
         st,
         "SELECT district_id, COUNT(*) FROM salons WHERE org_id = $1 GROUP BY district_id",
-        &[org.clone()],
+        std::slice::from_ref(&org),
     )
     .await?;
     let sessions = by_district(

@@ -428,7 +428,11 @@ pub const IMPORT_COLUMNS: &[(&str, bool, &str)] = &[
         false,
         "birth year: 1940, or 昭和15 / 昭和15年 / S15 (和暦)",
     ),
-    ("性別", false, "女 / 男 / 女性 / 男性, or the codes female / male"),
+    (
+        "性別",
+        false,
+        "女 / 男 / 女性 / 男性, or the codes female / male",
+    ),
     ("住所", false, "address (at most 200 characters)"),
     ("電話", false, "phone: digits, hyphens, spaces, ( ) +"),
     (
@@ -441,7 +445,11 @@ pub const IMPORT_COLUMNS: &[(&str, bool, &str)] = &[
         true,
         "the district's name (unique in the organisation) or id",
     ),
-    ("見守り頻度", false, "週1回 / 月2回 / 月1回 / 随時 (also 週1, 月2, 月1), or the codes"),
+    (
+        "見守り頻度",
+        false,
+        "週1回 / 月2回 / 月1回 / 随時 (also 週1, 月2, 月1), or the codes",
+    ),
     (
         "担当ボランティア",
         false,
