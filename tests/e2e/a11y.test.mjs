@@ -83,6 +83,20 @@ test('every control on every screen has an accessible name; focus starts at the 
     await o.page.getByTestId('open-audit').click();
     await o.page.getByTestId('audit-entry').first().waitFor();
     await check(o.page, '監査ログ');
+    await o.page.getByTestId('nav-desk').click();
+    await o.page.getByTestId('overdue-row').first().waitFor({ timeout: 20000 });
+    await check(o.page, 'デスク: 見守りが遅れている人');
+    for (const [tab, ready, where] of [
+      ['followups', 'followups', 'フォローが必要なこと'],
+      ['reports', 'minsei-report', '報告'],
+      ['people', 'assign', '担当の割り当て'],
+      ['import', null, '名簿の取り込み'],
+    ]) {
+      await o.page.getByTestId(`desk-${tab}`).click();
+      if (ready) await o.page.getByTestId(ready).first().waitFor({ timeout: 20000 });
+      else await o.page.getByLabel('CSV ファイルを選ぶ').waitFor();
+      await check(o.page, `デスク: ${where}`);
+    }
     await o.ctx.close();
     assert.deepEqual([...p.errors, ...s.errors, ...o.errors], []);
   } finally {

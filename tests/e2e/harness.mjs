@@ -146,8 +146,8 @@ export async function launchOwn(profile) {
 }
 
 /** A phone: a fresh browser context (its own storage) at 360×640, Japanese. */
-export async function phone(b) {
-  const ctx = await b.newContext({ locale: 'ja-JP', viewport: { width: 360, height: 640 }, hasTouch: true });
+export async function phone(b, { width = 360, height = 640 } = {}) {
+  const ctx = await b.newContext({ locale: 'ja-JP', viewport: { width, height }, hasTouch: true, acceptDownloads: true });
   const page = await ctx.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));

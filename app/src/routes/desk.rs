@@ -14,8 +14,7 @@ use shared::codes::{Referral, Role};
 use shared::crdt;
 use shared::desk::{
     AssignmentChange, DeskUser, DistrictReport, FollowupInbox, IMPORT_COLUMNS, ImportResult,
-    MinseiReport, MinseiRow, OverdueBoard, PersonMove, SalonReport, SalonRow,
-    Unassignment,
+    MinseiReport, MinseiRow, OverdueBoard, PersonMove, SalonReport, SalonRow, Unassignment,
 };
 use shared::i18n::{Msg, code_label};
 use shared::model::FollowupDone;
@@ -48,14 +47,22 @@ fn kept() -> Kept {
 
 /// `GET path`; the answer is kept for use without signal. Returns it and, when it is a
 /// kept one (offline), the time it was fetched.
-async fn fetch<T: DeserializeOwned + Serialize>(path: String) -> Result<(T, Option<f64>), NetError> {
+async fn fetch<T: DeserializeOwned + Serialize>(
+    path: String,
+) -> Result<(T, Option<f64>), NetError> {
     let Some(t) = token() else {
         return Err(NetError::Offline);
     };
     match net::json::<T>("GET", &path, Some(&t), None::<&()>).await {
         Ok(v) => {
             let mut k = kept();
-            k.insert(path, (store::now_ms(), serde_json::to_string(&v).unwrap_or_default()));
+            k.insert(
+                path,
+                (
+                    store::now_ms(),
+                    serde_json::to_string(&v).unwrap_or_default(),
+                ),
+            );
             // Only the latest answers of a few screens are worth keeping.
             while k.len() > 12 {
                 let oldest = k
@@ -72,7 +79,10 @@ async fn fetch<T: DeserializeOwned + Serialize>(path: String) -> Result<(T, Opti
         }
         Err(NetError::Offline) => {
             let k = kept();
-            match k.get(&path).and_then(|(at, v)| Some((serde_json::from_str(v).ok()?, *at))) {
+            match k
+                .get(&path)
+                .and_then(|(at, v)| Some((serde_json::from_str(v).ok()?, *at)))
+            {
                 Some((v, at)) => Ok((v, Some(at))),
                 None => Err(NetError::Offline),
             }
@@ -255,7 +265,11 @@ fn Followups() -> impl IntoView {
         };
         leptos::task::spawn_local(async move {
             let src = source.clone();
-            if save_and_tell(ctx, &doc, move |tx| crdt::save_at(tx, &["followups", &src], &done)).await {
+            if save_and_tell(ctx, &doc, move |tx| {
+                crdt::save_at(tx, &["followups", &src], &done)
+            })
+            .await
+            {
                 open.set(None);
                 note.set(String::new());
             }
@@ -456,7 +470,11 @@ fn counts(kind: &str, m: &BTreeMap<String, i64>, ctx: Ctx) -> String {
 fn minsei_table(ctx: Ctx, r: MinseiReport, wareki: bool) -> impl IntoView {
     let row = move |m: &MinseiRow, council: bool| {
         let who = if council {
-            format!("{}（{}）", m.district_name, ctx.tf(Msg::DeskMembers, &[("n", &m.members.to_string())]))
+            format!(
+                "{}（{}）",
+                m.district_name,
+                ctx.tf(Msg::DeskMembers, &[("n", &m.members.to_string())])
+            )
         } else {
             m.user.as_ref().map(|u| u.name.clone()).unwrap_or_default()
         };
@@ -473,11 +491,13 @@ fn minsei_table(ctx: Ctx, r: MinseiReport, wareki: bool) -> impl IntoView {
             </tr>
         }
     };
-    let head = move || view! {
-        <thead><tr>
-            <th>{ctx.t(Msg::DeskName)}</th><th>{ctx.t(Msg::DisasterDistrict)}</th><th>{ctx.t(Msg::ColConsultations)}</th><th>{ctx.t(Msg::ColByField)}</th>
-            <th>{ctx.t(Msg::ColVisits)}</th><th>{ctx.t(Msg::ColLiaisonMembers)}</th><th>{ctx.t(Msg::ColLiaisonAgencies)}</th><th>{ctx.t(Msg::ColDays)}</th>
-        </tr></thead>
+    let head = move || {
+        view! {
+            <thead><tr>
+                <th>{ctx.t(Msg::DeskName)}</th><th>{ctx.t(Msg::DisasterDistrict)}</th><th>{ctx.t(Msg::ColConsultations)}</th><th>{ctx.t(Msg::ColByField)}</th>
+                <th>{ctx.t(Msg::ColVisits)}</th><th>{ctx.t(Msg::ColLiaisonMembers)}</th><th>{ctx.t(Msg::ColLiaisonAgencies)}</th><th>{ctx.t(Msg::ColDays)}</th>
+            </tr></thead>
+        }
     };
     view! {
         <h2>{ctx.t(Msg::ReportMinsei)} " " {period_label(&r.period, wareki)}</h2>
@@ -494,22 +514,26 @@ fn minsei_table(ctx: Ctx, r: MinseiReport, wareki: bool) -> impl IntoView {
 }
 
 fn salon_table(ctx: Ctx, r: SalonReport, wareki: bool) -> impl IntoView {
-    let row = move |s: &SalonRow, total: bool| view! {
-        <tr data-testid=if total { "salon-type-row" } else { "salon-row" }>
-            <td>{if total { label("salon_type", s.salon_type.code(), ctx) } else { s.name.clone() }}</td>
-            <td>{if total { ctx.tf(Msg::DeskSalonCount, &[("n", &s.salons.to_string())]) } else { s.district_name.clone() }}</td>
-            <td class="num">{s.sessions}</td>
-            <td class="num">{s.participants}</td>
-            <td class="num">{s.distinct_members}</td>
-            <td class="num">{s.guests}</td>
-            <td class="num">{s.helpers}</td>
-        </tr>
+    let row = move |s: &SalonRow, total: bool| {
+        view! {
+            <tr data-testid=if total { "salon-type-row" } else { "salon-row" }>
+                <td>{if total { label("salon_type", s.salon_type.code(), ctx) } else { s.name.clone() }}</td>
+                <td>{if total { ctx.tf(Msg::DeskSalonCount, &[("n", &s.salons.to_string())]) } else { s.district_name.clone() }}</td>
+                <td class="num">{s.sessions}</td>
+                <td class="num">{s.participants}</td>
+                <td class="num">{s.distinct_members}</td>
+                <td class="num">{s.guests}</td>
+                <td class="num">{s.helpers}</td>
+            </tr>
+        }
     };
-    let head = move || view! {
-        <thead><tr>
-            <th>{ctx.t(Msg::DeskSalon)}</th><th>{ctx.t(Msg::DisasterDistrict)}</th><th>{ctx.t(Msg::ColSessions)}</th><th>{ctx.t(Msg::ColParticipants)}</th>
-            <th>{ctx.t(Msg::ColDistinct)}</th><th>{ctx.t(Msg::ColGuests)}</th><th>{ctx.t(Msg::ColHelpers)}</th>
-        </tr></thead>
+    let head = move || {
+        view! {
+            <thead><tr>
+                <th>{ctx.t(Msg::DeskSalon)}</th><th>{ctx.t(Msg::DisasterDistrict)}</th><th>{ctx.t(Msg::ColSessions)}</th><th>{ctx.t(Msg::ColParticipants)}</th>
+                <th>{ctx.t(Msg::ColDistinct)}</th><th>{ctx.t(Msg::ColGuests)}</th><th>{ctx.t(Msg::ColHelpers)}</th>
+            </tr></thead>
+        }
     };
     view! {
         <h2>{ctx.t(Msg::ReportSalons)} " " {period_label(&r.period, wareki)}</h2>
@@ -569,7 +593,12 @@ fn People() -> impl IntoView {
             .unwrap_or_default()
             .into_iter()
             .filter_map(|doc| {
-                let name = s.read::<shared::model::Person>(&doc)?.0.profile.name.clone();
+                let name = s
+                    .read::<shared::model::Person>(&doc)?
+                    .0
+                    .profile
+                    .name
+                    .clone();
                 Some((doc, name))
             })
             .collect();
@@ -578,7 +607,12 @@ fn People() -> impl IntoView {
     });
     let districts: Vec<(String, String)> = store::with(|s| {
         s.and_then(|s| s.directory.as_ref())
-            .map(|d| d.districts.iter().map(|x| (x.id.clone(), x.name.clone())).collect())
+            .map(|d| {
+                d.districts
+                    .iter()
+                    .map(|x| (x.id.clone(), x.name.clone()))
+                    .collect()
+            })
             .unwrap_or_default()
     });
     let person = RwSignal::new(people.first().map(|p| p.0.clone()).unwrap_or_default());
@@ -608,14 +642,22 @@ fn People() -> impl IntoView {
             ctx.notify(Msg::Required, false);
             return;
         }
-        post("/api/desk/assign", serde_json::to_value(b).unwrap_or_default(), Msg::DeskAssigned);
+        post(
+            "/api/desk/assign",
+            serde_json::to_value(b).unwrap_or_default(),
+            Msg::DeskAssigned,
+        );
     };
     let unassign = move |_| {
         let b = Unassignment {
             person: person.get_untracked(),
             user: user.get_untracked(),
         };
-        post("/api/desk/unassign", serde_json::to_value(b).unwrap_or_default(), Msg::DeskUnassigned);
+        post(
+            "/api/desk/unassign",
+            serde_json::to_value(b).unwrap_or_default(),
+            Msg::DeskUnassigned,
+        );
     };
     let move_person = move |_| {
         let b = PersonMove {
@@ -623,7 +665,11 @@ fn People() -> impl IntoView {
             district: to.get_untracked(),
             effective_on: None,
         };
-        post("/api/desk/people/move", serde_json::to_value(b).unwrap_or_default(), Msg::DeskMoved);
+        post(
+            "/api/desk/people/move",
+            serde_json::to_value(b).unwrap_or_default(),
+            Msg::DeskMoved,
+        );
     };
     view! {
         <div class="field">
@@ -692,7 +738,8 @@ fn Import() -> impl IntoView {
                     return;
                 }
             };
-            match net::post_bytes::<ImportResult>("/api/desk/import", &t, &bytes, "text/csv").await {
+            match net::post_bytes::<ImportResult>("/api/desk/import", &t, &bytes, "text/csv").await
+            {
                 Ok(r) => {
                     ctx.notify(Msg::DeskImported, true);
                     result.set(Some(r));
