@@ -313,6 +313,7 @@ messages! {
     DeskUnassigned => "担当から外しました", "Unassigned";
     DeskAssignedCount => "担当{n}人", "{n} assigned";
     DeskMoveTitle => "地区を移す", "Move to another district";
+    DeskMoveGrantTitle => "担当者の地区を移す", "Move a visitor to another district";
     DeskMoveTo => "移す先の地区", "Move to";
     DeskMove => "移す", "Move";
     DeskMoved => "地区を移しました", "Moved";

@@ -106,3 +106,32 @@ test('a report downloads as a CSV that Excel opens; a roster with broken rows im
   assert.deepEqual(desk.errors, []);
   await desk.ctx.close();
 });
+
+test('the desk assigns a visitor, sets the watch plan and moves a 民生委員 to another district', async () => {
+  const desk = await pc();
+  await login(desk.page, srv.base, 'staff');
+  await desk.page.getByTestId('nav-desk').click();
+  await desk.page.getByTestId('desk-people').click();
+  const person = await desk.page.getByLabel('氏名').inputValue();
+  const [[volId, volName]] = sql(srv.db, "SELECT id, name FROM users WHERE login = 'vol33'");
+  const label = await desk.page.locator('#p-user option').filter({ hasText: '（vol33・' }).textContent();
+  await desk.page.getByLabel('担当', { exact: true }).selectOption({ label });
+  await desk.page.getByTestId('assign').click();
+  await until(() => sql(srv.db, 'SELECT count(*) FROM assignments WHERE user_id = ? AND doc_id = ?', [volId, person])[0][0] === 1, 'assigned');
+  assert.ok(volName);
+
+  await desk.page.getByTestId('frequency').getByRole('radio', { name: '週1回' }).click();
+  await desk.page.getByTestId('save-frequency').click();
+  await saved(desk.page);
+  await until(() => sql(srv.db, 'SELECT frequency FROM proj_people WHERE doc_id = ?', [person])[0]?.[0] === 'weekly', 'the watch plan on the server');
+
+  // A 民生委員 takes over another 小学校区.
+  const [[minId, minName, from]] = sql(srv.db, "SELECT u.id, u.name, m.district_id FROM users u JOIN memberships m ON m.user_id = u.id WHERE u.login = 'minsei10' AND m.role = 'minsei'");
+  const [[to, toName]] = sql(srv.db, "SELECT id, name FROM districts WHERE level = '小学校区' AND id <> ? ORDER BY name LIMIT 1", [from]);
+  await desk.page.getByLabel('だれが').selectOption({ label: `${minName}（minsei10）` });
+  await desk.page.locator('#g-to').selectOption({ label: toName });
+  await desk.page.getByTestId('move-grant').click();
+  await until(() => sql(srv.db, "SELECT district_id FROM memberships WHERE user_id = ? AND role = 'minsei'", [minId])[0][0] === to, 'the grant moved');
+  assert.deepEqual(desk.errors, []);
+  await desk.ctx.close();
+});

@@ -6,15 +6,16 @@
 use crate::net::{self, NetError};
 use crate::state::{Ctx, Route, clock, use_ctx};
 use crate::store;
-use crate::ui::save_and_tell;
+use crate::ui::{ChooseOne, save_and_tell};
 use leptos::prelude::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use shared::codes::{Referral, Role};
+use shared::codes::{Frequency, Referral, Role};
 use shared::crdt;
 use shared::desk::{
-    AssignmentChange, DeskUser, DistrictReport, FollowupInbox, IMPORT_COLUMNS, ImportResult,
-    MinseiReport, MinseiRow, OverdueBoard, PersonMove, SalonReport, SalonRow, Unassignment,
+    AssignmentChange, DeskUser, DistrictReport, FollowupInbox, GrantMove, IMPORT_COLUMNS,
+    ImportResult, MinseiReport, MinseiRow, OverdueBoard, PersonMove, SalonReport, SalonRow,
+    Unassignment,
 };
 use shared::i18n::{Msg, code_label};
 use shared::model::FollowupDone;
@@ -671,6 +672,64 @@ fn People() -> impl IntoView {
             Msg::DeskMoved,
         );
     };
+    // 見守りの頻度: written into the person's record (it syncs like any edit).
+    let frequency = RwSignal::new(String::new());
+    let save_frequency = move |_| {
+        let f = frequency.get_untracked();
+        if f.is_empty() {
+            ctx.notify(Msg::Required, false);
+            return;
+        }
+        let doc = person.get_untracked();
+        leptos::task::spawn_local(async move {
+            let f = Frequency::from_code(&f);
+            save_and_tell(ctx, &doc, move |tx| {
+                crdt::save_at(tx, &["watch", "frequency"], &f)
+            })
+            .await;
+        });
+    };
+    // A volunteer's or 民生委員's district moves with them.
+    let mover = RwSignal::new(String::new());
+    let grant_to = RwSignal::new(String::new());
+    let district_grant = move || {
+        let id = mover.get();
+        users.with(|us| {
+            us.iter()
+                .find(|u| u.id == id)
+                .and_then(|u| u.grants.iter().find(|g| g.district.is_some()).cloned())
+        })
+    };
+    let move_grant = move |_| {
+        let Some(g) = district_grant() else {
+            ctx.notify(Msg::Required, false);
+            return;
+        };
+        let b = GrantMove {
+            user: mover.get_untracked(),
+            role: g.role,
+            from: g.district.unwrap_or_default(),
+            to: grant_to.get_untracked(),
+        };
+        if b.to.is_empty() {
+            ctx.notify(Msg::Required, false);
+            return;
+        }
+        post(
+            "/api/desk/grants/move",
+            serde_json::to_value(b).unwrap_or_default(),
+            Msg::DeskMoved,
+        );
+    };
+    let districts2 = districts.clone();
+    let district_name = move |id: &str| {
+        districts2
+            .iter()
+            .find(|(d, _)| d == id)
+            .map(|(_, n)| n.clone())
+            .unwrap_or_default()
+    };
+    let districts3 = districts.clone();
     view! {
         <div class="field">
             <label for="p-person">{move || ctx.t(Msg::DeskName)}</label>
@@ -704,6 +763,32 @@ fn People() -> impl IntoView {
                 </select>
             </div>
             <button data-testid="move-person" on:click=move_person>{move || ctx.t(Msg::DeskMove)}</button>
+        </section>
+        <section class="card">
+            <h2>{move || ctx.t(Msg::DeskFrequency)}</h2>
+            <ChooseOne kind="frequency" codes=Frequency::ALL.iter().map(|f| f.code()).collect() selected=frequency label=Msg::DeskFrequency testid="frequency"/>
+            <button data-testid="save-frequency" on:click=save_frequency>{move || ctx.t(Msg::Save)}</button>
+        </section>
+        <section class="card">
+            <h2>{move || ctx.t(Msg::DeskMoveGrantTitle)}</h2>
+            <div class="field">
+                <label for="g-user">{move || ctx.t(Msg::AuditUser)}</label>
+                <select id="g-user" on:change=move |ev| mover.set(event_target_value(&ev))>
+                    <option value="">"—"</option>
+                    {move || users.get().into_iter().filter(|u| u.grants.iter().any(|g| g.district.is_some())).map(|u| {
+                        view! { <option value=u.id.clone()>{format!("{}（{}）", u.name, u.login)}</option> }
+                    }).collect_view()}
+                </select>
+            </div>
+            <p>{move || district_grant().map(|g| format!("{} · {} →", label("role", g.role.code(), ctx), district_name(g.district.as_deref().unwrap_or_default())))}</p>
+            <div class="field">
+                <label for="g-to">{move || ctx.t(Msg::DeskMoveTo)}</label>
+                <select id="g-to" on:change=move |ev| grant_to.set(event_target_value(&ev))>
+                    <option value="">"—"</option>
+                    {districts3.into_iter().map(|(id, name)| view! { <option value=id>{name}</option> }).collect_view()}
+                </select>
+            </div>
+            <button data-testid="move-grant" on:click=move_grant>{move || ctx.t(Msg::DeskMove)}</button>
         </section>
     }
 }
