@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, browser, phone, root } from './harness.mjs';
+import { startServer, browser, phone, root, login, unlock } from './harness.mjs';
 
 async function controlled(page) {
   await page.evaluate(async () => {
@@ -47,16 +47,16 @@ test('the app opens, is installable, then opens again offline from the service w
   }
 });
 
-test('a new version takes over in the background and the app offers to reload', async () => {
+test('a new version takes over in the background, the app offers to reload, and the PIN still opens the records', async () => {
   // A copy of the build whose service worker can be changed under the running app.
   const dist = mkdtempSync(join(tmpdir(), 'mimamori-dist-'));
   cpSync(join(root, 'dist'), dist, { recursive: true });
-  const srv = await startServer({ env: { MIMAMORI_DIST: dist } });
+  const srv = await startServer({ demo: true, env: { MIMAMORI_DIST: dist } });
   const b = await browser();
   try {
     const { page, errors } = await phone(b);
-    await page.goto(srv.base + '/');
-    await page.getByRole('heading', { name: 'みまもり' }).waitFor({ timeout: 20000 });
+    // Signed in, with records on the phone sealed under a key kept in the keyring.
+    await login(page, srv.base, 'vol01');
     await controlled(page);
     assert.equal(await page.getByTestId('update').count(), 0);
 
@@ -80,7 +80,11 @@ test('a new version takes over in the background and the app offers to reload', 
     assert.ok(await banner.isVisible(), `no update prompt; service worker: ${JSON.stringify(state)}`);
     assert.equal(await page.getByTestId('update').textContent(), '新しい版があります。押すと更新します');
     await page.getByTestId('update').click();
-    await page.getByRole('heading', { name: 'みまもり' }).waitFor({ timeout: 20000 });
+    // The new service worker cleaned up the old version's cache, never the keyring: the
+    // PIN opens the records again.
+    await unlock(page);
+    await page.getByTestId('person-card').first().waitFor({ timeout: 20000 });
+    assert.ok(await page.evaluate(() => caches.has('mimamori-keyring')));
     assert.equal(await page.getByTestId('update').count(), 0);
     assert.deepEqual(errors, []);
   } finally {
