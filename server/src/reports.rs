@@ -42,6 +42,23 @@ impl ReportQuery {
 }
 
 /// `(key, n)` rows of a grouped count into a map.
+/// Runs `sql`, whose `$1`, `$2`, `$3` are the organisation and the period's first and last
+/// day (`YYYY-MM-DD`).
+async fn in_period(
+    st: &AppState,
+    sql: &str,
+    org: &str,
+    from: &str,
+    to: &str,
+) -> sqlx::Result<Vec<sqlx::any::AnyRow>> {
+    sqlx::query(sql)
+        .bind(org.to_string())
+        .bind(from.to_string())
+        .bind(to.to_string())
+        .fetch_all(&st.db)
+        .await
+}
+
 fn add(map: &mut BTreeMap<String, i64>, key: &str, n: i64) {
     *map.entry(key.to_string()).or_default() += n;
 }
@@ -104,14 +121,14 @@ pub async fn minsei_report(st: &AppState, area: &Area, period: &Period) -> Resul
     }
 
     // 相談・支援 by 分野, by the recorder (person records) or the owner (anonymous ones).
-    let rows = sqlx::query(
+    let rows = in_period(
+        st,
         "SELECT recorded_by, field, COUNT(*) FROM proj_consultations \
          WHERE org_id = $1 AND date >= $2 AND date <= $3 GROUP BY recorded_by, field",
+        &org,
+        &from,
+        &to,
     )
-    .bind(org.clone())
-    .bind(from.clone())
-    .bind(to.clone())
-    .fetch_all(&st.db)
     .await?;
     for r in &rows {
         if let Some(m) = members.get_mut(&r.get::<String, _>(0)) {
@@ -121,15 +138,15 @@ pub async fn minsei_report(st: &AppState, area: &Area, period: &Period) -> Resul
         }
     }
     // … by 内容: once per topic chosen.
-    let rows = sqlx::query(
+    let rows = in_period(
+        st,
         "SELECT c.recorded_by, t.topic, COUNT(*) FROM proj_consultations c \
          JOIN proj_consultation_topics t ON t.doc_id = c.doc_id AND t.record_id = c.record_id \
          WHERE c.org_id = $1 AND c.date >= $2 AND c.date <= $3 GROUP BY c.recorded_by, t.topic",
+        &org,
+        &from,
+        &to,
     )
-    .bind(org.clone())
-    .bind(from.clone())
-    .bind(to.clone())
-    .fetch_all(&st.db)
     .await?;
     for r in &rows {
         if let Some(m) = members.get_mut(&r.get::<String, _>(0)) {
@@ -137,14 +154,14 @@ pub async fn minsei_report(st: &AppState, area: &Area, period: &Period) -> Resul
         }
     }
     // 訪問・連絡活動: visits in person records made by the 民生委員 (no 分野) …
-    let rows = sqlx::query(
+    let rows = in_period(
+        st,
         "SELECT user_id, COUNT(*) FROM proj_visit_visitors \
          WHERE org_id = $1 AND date >= $2 AND date <= $3 GROUP BY user_id",
+        &org,
+        &from,
+        &to,
     )
-    .bind(org.clone())
-    .bind(from.clone())
-    .bind(to.clone())
-    .fetch_all(&st.db)
     .await?;
     for r in &rows {
         if let Some(m) = members.get_mut(&r.get::<String, _>(0)) {
@@ -154,15 +171,8 @@ pub async fn minsei_report(st: &AppState, area: &Area, period: &Period) -> Resul
         }
     }
     // … and the activity record: visit_contact by 分野, 連絡調整, the other activities.
-    let rows = sqlx::query(
-        "SELECT owner_id, kind, COALESCE(field, ''), CAST(SUM(amount) AS BIGINT) FROM proj_activities \
-         WHERE org_id = $1 AND date >= $2 AND date <= $3 GROUP BY owner_id, kind, field",
-    )
-    .bind(org.clone())
-    .bind(from.clone())
-    .bind(to.clone())
-    .fetch_all(&st.db)
-    .await?;
+    let rows = in_period(st, "SELECT owner_id, kind, COALESCE(field, ''), CAST(SUM(amount) AS BIGINT) FROM proj_activities \
+         WHERE org_id = $1 AND date >= $2 AND date <= $3 GROUP BY owner_id, kind, field", &org, &from, &to).await?;
     for r in &rows {
         let Some(m) = members.get_mut(&r.get::<String, _>(0)) else {
             continue;
@@ -180,18 +190,11 @@ pub async fn minsei_report(st: &AppState, area: &Area, period: &Period) -> Resul
         }
     }
     // 活動日数: distinct days with any of the above.
-    let rows = sqlx::query(
-        "SELECT who, COUNT(DISTINCT day) FROM ( \
+    let rows = in_period(st, "SELECT who, COUNT(DISTINCT day) FROM ( \
            SELECT user_id AS who, date AS day FROM proj_visit_visitors WHERE org_id = $1 AND date >= $2 AND date <= $3 \
            UNION SELECT recorded_by, date FROM proj_consultations WHERE org_id = $1 AND date >= $2 AND date <= $3 \
            UNION SELECT owner_id, date FROM proj_activities WHERE org_id = $1 AND date >= $2 AND date <= $3 \
-         ) days GROUP BY who",
-    )
-    .bind(org.clone())
-    .bind(from.clone())
-    .bind(to.clone())
-    .fetch_all(&st.db)
-    .await?;
+         ) days GROUP BY who", &org, &from, &to).await?;
     for r in &rows {
         if let Some(m) = members.get_mut(&r.get::<String, _>(0)) {
             m.activity_days = r.get(1);
@@ -255,21 +258,14 @@ async fn salon_figures(
     period: &Period,
 ) -> Result<(BTreeMap<String, [i64; 5]>, BTreeMap<String, i64>)> {
     let (from, to) = (period.from.to_string(), period.to.to_string());
-    let rows = sqlx::query(
-        "SELECT salon_id, \
+    let rows = in_period(st, "SELECT salon_id, \
            CAST(SUM(CASE WHEN cancelled = 0 THEN 1 ELSE 0 END) AS BIGINT), \
            CAST(SUM(CASE WHEN cancelled = 0 THEN 0 ELSE 1 END) AS BIGINT), \
            CAST(SUM(CASE WHEN cancelled = 0 THEN present ELSE 0 END) AS BIGINT), \
            CAST(SUM(CASE WHEN cancelled = 0 THEN guests ELSE 0 END) AS BIGINT), \
            CAST(SUM(CASE WHEN cancelled = 0 THEN helpers ELSE 0 END) AS BIGINT) \
          FROM proj_sessions WHERE org_id = $1 AND date >= $2 AND date <= $3 AND salon_id IS NOT NULL \
-         GROUP BY salon_id",
-    )
-    .bind(org.to_string())
-    .bind(from.clone())
-    .bind(to.clone())
-    .fetch_all(&st.db)
-    .await?;
+         GROUP BY salon_id", org, &from, &to).await?;
     let sums = rows
         .iter()
         .map(|r| {
@@ -279,18 +275,11 @@ async fn salon_figures(
             )
         })
         .collect();
-    let rows = sqlx::query(
-        "SELECT a.salon_id, COUNT(DISTINCT a.member_id) FROM proj_attendance a \
+    let rows = in_period(st, "SELECT a.salon_id, COUNT(DISTINCT a.member_id) FROM proj_attendance a \
          JOIN proj_sessions s ON s.doc_id = a.doc_id AND s.date = a.date \
          WHERE a.org_id = $1 AND a.date >= $2 AND a.date <= $3 AND a.mark = 'present' AND s.cancelled = 0 \
            AND a.salon_id IS NOT NULL \
-         GROUP BY a.salon_id",
-    )
-    .bind(org.to_string())
-    .bind(from)
-    .bind(to)
-    .fetch_all(&st.db)
-    .await?;
+         GROUP BY a.salon_id", org, &from, &to).await?;
     let distinct = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
     Ok((sums, distinct))
 }
