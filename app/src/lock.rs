@@ -215,8 +215,7 @@ pub async fn setup(pin: &str, login: &LoginResponse, now: f64) -> Result<LockInf
     let raw = crypto::random_bytes(32).map_err(err)?;
     let data = crypto::aes_key(&raw).await.map_err(err)?;
     let secret = &login.keys.wrap_secret.0;
-    let wrap = crypto::wrapping_key(&bits, secret).await.map_err(err)?;
-    let wrapped = crypto::seal(&wrap, KEY_AAD, &raw).await.map_err(err)?;
+    let wrapped = wrap_raw(&bits, secret, &raw).await?;
     let mut info = LockInfo {
         user_id: login.user.id.clone(),
         device_id: login.device_id.clone(),
@@ -280,10 +279,7 @@ pub async fn rewrap(login: &LoginResponse, now: f64) -> Result<(), String> {
         .and_then(crypto::unhex)
         .ok_or("the old secret is gone")?;
     let raw = unwrap_raw(&raw_bits, &old_secret, &old.wrapped).await?;
-    let wrap = crypto::wrapping_key(&raw_bits, &login.keys.wrap_secret.0)
-        .await
-        .map_err(err)?;
-    let wrapped = crypto::seal(&wrap, KEY_AAD, &raw).await.map_err(err)?;
+    let wrapped = wrap_raw(&raw_bits, &login.keys.wrap_secret.0, &raw).await?;
     update(|i| {
         i.device_id = login.device_id.clone();
         i.wrapped = crypto::hex(&wrapped);
@@ -296,6 +292,12 @@ pub async fn rewrap(login: &LoginResponse, now: f64) -> Result<(), String> {
     let ok = register_pin(&login.token).await;
     update(|i| i.pin_registered = ok);
     Ok(())
+}
+
+/// The data key `raw` sealed under the wrapping key of `bits` and `secret`.
+async fn wrap_raw(bits: &[u8], secret: &[u8], raw: &[u8]) -> Result<Vec<u8>, String> {
+    let wrap = crypto::wrapping_key(bits, secret).await.map_err(err)?;
+    crypto::seal(&wrap, KEY_AAD, raw).await.map_err(err)
 }
 
 async fn unwrap_raw(bits: &[u8], secret: &[u8], wrapped_hex: &str) -> Result<Vec<u8>, String> {
@@ -419,8 +421,7 @@ pub async fn change_pin(current: &str, new: &str, token: Option<String>) -> Resu
     };
     let new_salt = crypto::random_bytes(16).map_err(err)?;
     let bits = crypto::pin_bits(new, &new_salt).await.map_err(err)?;
-    let wrap = crypto::wrapping_key(&bits, &secret).await.map_err(err)?;
-    let wrapped = crypto::seal(&wrap, KEY_AAD, &raw).await.map_err(err)?;
+    let wrapped = wrap_raw(&bits, &secret, &raw).await?;
     let data = crypto::aes_key(&raw).await.map_err(err)?;
     KEY.with(|k| {
         *k.borrow_mut() = Some(Unlocked {

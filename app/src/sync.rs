@@ -186,14 +186,16 @@ async fn fetch_directory(token: &str) -> Result<(), NetError> {
 }
 
 /// After a sync that reached the server: the PIN proof if the server does not have it
-/// yet, staff reads of person records to record, the lock record's new deadline.
+/// yet, and staff reads of person records to record. (The lock record's new deadline was
+/// written with the sync's own results.)
 async fn after_contact(token: &str) {
-    if crate::lock::info().is_some_and(|i| !i.pin_registered) {
-        let ok = crate::lock::register_pin(token).await;
-        crate::lock::update(|i| i.pin_registered = ok);
+    if crate::lock::info().is_some_and(|i| !i.pin_registered)
+        && crate::lock::register_pin(token).await
+    {
+        crate::lock::update(|i| i.pin_registered = true);
+        let _ = store::save_lock().await;
     }
     report_reads(token).await;
-    let _ = store::save_lock().await;
 }
 
 /// Person records a staff member opened on this phone, to be recorded in the audit log.

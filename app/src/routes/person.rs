@@ -37,6 +37,37 @@ async fn save_visit(ctx: crate::state::Ctx, doc: String, v: Visit) -> bool {
     save_and_tell(ctx, &doc, move |tx| crdt::save_at(tx, &["visits", &id], &v)).await
 }
 
+/// The end of every form on a person: shows the errors (keeping what was typed), or saves
+/// `value` at `path` of the person's document and returns to the person's page.
+fn save_form<T: serde::Serialize + 'static>(
+    ctx: crate::state::Ctx,
+    errors: RwSignal<Vec<FieldError>>,
+    busy: RwSignal<bool>,
+    errs: Vec<FieldError>,
+    doc: String,
+    path: Vec<String>,
+    value: T,
+) {
+    if !errs.is_empty() {
+        errors.set(errs);
+        ctx.notify(Msg::FixErrors, false);
+        return;
+    }
+    errors.set(Vec::new());
+    busy.set(true);
+    leptos::task::spawn_local(async move {
+        let saved = save_and_tell(ctx, &doc, move |tx| {
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            crdt::save_at(tx, &path, &value)
+        })
+        .await;
+        if saved {
+            go(&Route::Person(doc));
+        }
+        busy.set(false);
+    });
+}
+
 fn quick_visit(outcome: Outcome, condition: Option<Condition>) -> Visit {
     let me = store::my_id();
     Visit {
@@ -295,20 +326,8 @@ pub fn VisitForm(id: String) -> impl IntoView {
         if let Err(mut e) = v.validate(today) {
             errs.append(&mut e);
         }
-        if !errs.is_empty() {
-            errors.set(errs);
-            ctx.notify(Msg::FixErrors, false);
-            return;
-        }
-        errors.set(Vec::new());
-        busy.set(true);
-        let doc = id.clone();
-        leptos::task::spawn_local(async move {
-            if save_visit(ctx, doc.clone(), v).await {
-                go(&Route::Person(doc));
-            }
-            busy.set(false);
-        });
+        let path = vec!["visits".into(), store::new_id()];
+        save_form(ctx, errors, busy, errs, id.clone(), path, v);
     };
 
     view! {
@@ -391,25 +410,8 @@ pub fn ConsultForm(id: String) -> impl IntoView {
         if let Err(mut e) = c.validate(today) {
             errs.append(&mut e);
         }
-        if !errs.is_empty() {
-            errors.set(errs);
-            ctx.notify(Msg::FixErrors, false);
-            return;
-        }
-        errors.set(Vec::new());
-        busy.set(true);
-        let doc = id.clone();
-        leptos::task::spawn_local(async move {
-            let rid = store::new_id();
-            if save_and_tell(ctx, &doc, move |tx| {
-                crdt::save_at(tx, &["consultations", &rid], &c)
-            })
-            .await
-            {
-                go(&Route::Person(doc));
-            }
-            busy.set(false);
-        });
+        let path = vec!["consultations".into(), store::new_id()];
+        save_form(ctx, errors, busy, errs, id.clone(), path, c);
     };
 
     view! {
@@ -502,20 +504,15 @@ pub fn ConsentForm(id: String) -> impl IntoView {
         if let Err(mut e) = c.validate(today) {
             errs.append(&mut e);
         }
-        if !errs.is_empty() {
-            errors.set(errs);
-            ctx.notify(Msg::FixErrors, false);
-            return;
-        }
-        errors.set(Vec::new());
-        busy.set(true);
-        let doc = id.clone();
-        leptos::task::spawn_local(async move {
-            if save_and_tell(ctx, &doc, move |tx| crdt::save_at(tx, &["consent"], &c)).await {
-                go(&Route::Person(doc));
-            }
-            busy.set(false);
-        });
+        save_form(
+            ctx,
+            errors,
+            busy,
+            errs,
+            id.clone(),
+            vec!["consent".into()],
+            c,
+        );
     };
     view! {
         <Header title=title/>
