@@ -140,17 +140,15 @@ pub async fn handler(
     let cursor = req.cursor.clone();
     let (pushes, fallback) = validate(req)?;
 
-    let mut scope: Option<Scope> = None;
     let mut replies = Vec::new();
     if !pushes.is_empty() || !fallback.is_empty() {
         let sc = scope::of_caller(&st.db, &caller).await?;
         let creates = check_access(&st, &caller, &sc, &pushes, &fallback).await?;
         replies = write(&st, &caller, &sc, &pushes, &creates, fallback).await?;
         st.projector.notify_one();
-        scope = Some(sc);
     }
 
-    let mut resp = pull(&st, &caller, cursor.as_deref(), scope).await?;
+    let mut resp = pull(&st, &caller, cursor.as_deref()).await?;
     resp.fallback = replies;
     Ok(Json(resp))
 }
@@ -395,13 +393,20 @@ fn size(u: &DocUpdate) -> usize {
     u.chunks.iter().map(|c| c.0.len()).sum::<usize>() + 100
 }
 
+/// The caller's scope as it is now, grants included. [`pull`] reads it only *after* the
+/// organisation's counter: a scope read earlier (the one the write checked access with, or
+/// with the grants read at authentication) can miss a document another device created, or
+/// a grant changed, in between — its change or scope event is numbered at or below the
+/// counter, so it would be skipped as out of scope and the cursor would pass it for good
+/// (the device never gets that document). Found by tests/crash.rs, six devices syncing.
+async fn scope_now(st: &AppState, c: &Caller) -> Result<Scope> {
+    let mut conn = st.db.acquire().await?;
+    let grants = auth::grants(&mut *conn, &c.user_id).await?;
+    Ok(scope::scope(&mut conn, &c.org_id, &c.user_id, &grants).await?)
+}
+
 /// Everything in the caller's scope after `cursor`.
-async fn pull(
-    st: &AppState,
-    c: &Caller,
-    cursor: Option<&str>,
-    scope: Option<Scope>,
-) -> Result<SyncResponse> {
+async fn pull(st: &AppState, c: &Caller, cursor: Option<&str>) -> Result<SyncResponse> {
     let row = sqlx::query("SELECT change_seq, directory_version FROM organisations WHERE id = $1")
         .bind(c.org_id.clone())
         .fetch_one(&st.db)
@@ -432,10 +437,7 @@ async fn pull(
     let Some(cur) = parsed else {
         // A cursor this database did not give (restored backup, another database): list
         // every document with our heads; the device reconciles the ones that differ.
-        let sc = match scope {
-            Some(s) => s,
-            None => scope::of_caller(&st.db, c).await?,
-        };
+        let sc = scope_now(st, c).await?;
         let mut list = Vec::with_capacity(sc.len());
         let mut conn = st.db.acquire().await?;
         for (id, a) in sc {
@@ -455,10 +457,7 @@ async fn pull(
         resp.cursor = at(counter, None);
         return Ok(resp);
     }
-    let sc = match scope {
-        Some(s) => s,
-        None => scope::of_caller(&st.db, c).await?,
-    };
+    let sc = scope_now(st, c).await?;
 
     if let Some(after) = cur.after {
         // First sync, paged: every document in scope, whole, in id order.

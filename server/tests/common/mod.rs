@@ -10,6 +10,10 @@ use shared::client::Replica;
 use shared::sync::{ApiError, SyncRequest, SyncResponse};
 use std::path::PathBuf;
 
+mod process;
+#[allow(unused_imports)] // not every test runs server processes
+pub use process::*;
+
 /// The databases every test runs on: SQLite always; PostgreSQL when `MIMAMORI_TEST_PG`
 /// is set. `MIMAMORI_REQUIRE_PG=1` (set by scripts/test) makes a missing PostgreSQL an
 /// error rather than a silent skip.

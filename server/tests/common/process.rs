@@ -1,0 +1,397 @@
+//! The real `server` binary as a child process: started on a free port with a
+//! `DATABASE_URL`, killed with SIGKILL, restarted on the same database, its peak memory
+//! read from /proc. And the device side that survives a dying server: sync rounds that
+//! report a lost request instead of panicking, so the caller can retry.
+
+use super::{Answer, Device};
+use reqwest::StatusCode;
+use shared::sync::{ApiError, SyncRequest};
+use std::collections::BTreeSet;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One running server process. Killed (SIGKILL) when dropped.
+pub struct ServerProcess {
+    child: Option<Child>,
+    pub url: String,
+    pub port: u16,
+    pub base: String,
+    /// Extra environment for every start (e.g. a smaller pool).
+    pub env: Vec<(String, String)>,
+}
+
+impl ServerProcess {
+    /// Starts the binary on `url` (a database already created) on a free port and waits
+    /// until `/healthz` answers.
+    pub async fn start(url: &str) -> ServerProcess {
+        Self::start_with(url, &[]).await
+    }
+
+    pub async fn start_with(url: &str, env: &[(&str, &str)]) -> ServerProcess {
+        let port = free_port();
+        let mut p = ServerProcess {
+            child: None,
+            url: url.to_string(),
+            port,
+            base: format!("http://127.0.0.1:{port}"),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        p.launch().await;
+        p
+    }
+
+    /// Spawns the process on `self.port` and waits for `/healthz`. The port was free when
+    /// chosen; should another program have taken it since, a new one is chosen (and
+    /// `base` changes).
+    async fn launch(&mut self) {
+        assert!(self.child.is_none(), "the server is already running");
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        for _attempt in 0..3 {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_server"));
+            cmd.env("DATABASE_URL", &self.url)
+                .env("MIMAMORI_ADDR", format!("127.0.0.1:{}", self.port))
+                .env("MIMAMORI_DIST", "/nonexistent")
+                .env(
+                    "RUST_LOG",
+                    std::env::var("MIMAMORI_SERVER_LOG").unwrap_or_else(|_| "error".into()),
+                )
+                .stdout(Stdio::null())
+                .stderr(if std::env::var("MIMAMORI_SERVER_LOG").is_ok() {
+                    Stdio::inherit()
+                } else {
+                    Stdio::null()
+                });
+            for (k, v) in &self.env {
+                cmd.env(k, v);
+            }
+            let mut child = cmd.spawn().expect("start the server binary");
+            for _ in 0..400 {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break; // it exited (port taken?): try again below
+                }
+                if http
+                    .get(format!("{}/healthz", self.base))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+                {
+                    self.child = Some(child);
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            self.port = free_port();
+            self.base = format!("http://127.0.0.1:{}", self.port);
+        }
+        panic!(
+            "the server did not start on {}",
+            server::db::redact(&self.url)
+        );
+    }
+
+    pub fn running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the server is running").id()
+    }
+
+    /// SIGKILL, at once: no graceful shutdown, no flush, requests in flight are cut.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // `Child::kill` is SIGKILL on Unix.
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same database (and, when free, the same port).
+    pub async fn restart(&mut self) {
+        self.kill9();
+        self.launch().await;
+    }
+
+    /// Peak resident memory of the process so far (`VmHWM` in /proc/<pid>/status), in KiB.
+    pub fn vm_hwm_kib(&self) -> u64 {
+        proc_status_kib(self.pid(), "VmHWM:")
+    }
+
+    /// Current resident memory (`VmRSS`), in KiB.
+    pub fn vm_rss_kib(&self) -> u64 {
+        proc_status_kib(self.pid(), "VmRSS:")
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// A seed for a randomised test: `MIMAMORI_SEED` when set (to replay a failure), else
+/// fresh. Printed either way.
+pub fn seed(test: &str) -> u64 {
+    let seed = std::env::var("MIMAMORI_SEED")
+        .ok()
+        .map(|s| s.parse().expect("MIMAMORI_SEED is a number"))
+        .unwrap_or_else(rand::random);
+    println!("{test}: seed {seed} (replay with MIMAMORI_SEED={seed})");
+    seed
+}
+
+/// `MIMAMORI_LONG=1`: the bigger sizes.
+pub fn long() -> bool {
+    std::env::var("MIMAMORI_LONG").is_ok_and(|v| v == "1")
+}
+
+/// What one sync round against a server that may be dying came to.
+#[derive(Debug)]
+pub enum Round {
+    /// 200, applied. `acked`: (document, change hash) of every change the request carried,
+    /// now acknowledged; `again`: sync again at once.
+    Acked {
+        acked: Vec<(String, String)>,
+        again: bool,
+    },
+    /// No answer (connection refused or cut, timeout) or a 5xx: nothing is known to be
+    /// stored; the replica was told (`request_failed`) and the same changes go again.
+    Lost(String),
+    /// Any other answer: a test failure for the callers here (a 429 above all).
+    Refused(StatusCode, ApiError),
+}
+
+/// The (document, hash) of every change in a request.
+pub fn hashes_of(req: &SyncRequest) -> Vec<(String, String)> {
+    req.push
+        .iter()
+        .flat_map(|p| {
+            p.changes.iter().map(|b| {
+                let c = automerge::Change::try_from(b.0.as_slice()).expect("a change");
+                (p.doc.clone(), c.hash().to_string())
+            })
+        })
+        .collect()
+}
+
+impl Device {
+    /// Like [`Device::post`], but a request that gets no answer (or a 5xx) is reported
+    /// rather than a panic.
+    pub async fn try_post(&self, req: &SyncRequest) -> Result<Answer, String> {
+        let r = self
+            .http
+            .post(format!("{}/api/sync", self.base))
+            .bearer_auth(&self.token)
+            .json(req)
+            .send()
+            .await
+            .map_err(|e| format!("no answer: {e}"))?;
+        let status = r.status();
+        if status.is_server_error() {
+            return Err(format!("{status}"));
+        }
+        let body = r.bytes().await.map_err(|e| format!("answer cut: {e}"))?;
+        if status == StatusCode::OK {
+            Ok(Answer::Ok(serde_json::from_slice(&body).map_err(|e| {
+                format!("unreadable 200 answer ({} bytes): {e}", body.len())
+            })?))
+        } else {
+            Ok(Answer::Err(
+                status,
+                serde_json::from_slice(&body).expect("error answers are JSON"),
+            ))
+        }
+    }
+
+    /// One round (request, answer, apply) that survives the server dying.
+    pub async fn try_round(&mut self) -> Round {
+        let req = self.replica.request("test");
+        match self.try_post(&req).await {
+            Ok(Answer::Ok(resp)) => {
+                let acked = hashes_of(&req);
+                let applied = self.replica.apply(&req, resp).expect("apply the answer");
+                Round::Acked {
+                    acked,
+                    again: applied.again,
+                }
+            }
+            Ok(Answer::Err(s, e)) => Round::Refused(s, e),
+            Err(why) => {
+                self.replica.request_failed();
+                Round::Lost(why)
+            }
+        }
+    }
+
+    /// Syncs until there is nothing more to exchange, retrying lost requests (after a short
+    /// pause) up to `max_lost` times in all. Adds every acknowledged change to `acked`;
+    /// returns how many requests were lost. Panics on any refusal.
+    pub async fn sync_retrying(
+        &mut self,
+        acked: &mut BTreeSet<(String, String)>,
+        max_lost: usize,
+    ) -> usize {
+        let mut lost = 0;
+        for _ in 0..(100 + max_lost) {
+            match self.try_round().await {
+                Round::Acked { acked: a, again } => {
+                    acked.extend(a);
+                    if !again {
+                        return lost;
+                    }
+                }
+                Round::Lost(why) => {
+                    lost += 1;
+                    assert!(lost <= max_lost, "sync lost {lost} requests, last: {why}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Round::Refused(s, e) => panic!("sync refused: {s} {e:?}"),
+            }
+        }
+        panic!("sync did not settle");
+    }
+
+    /// This device's heads of `doc`, sorted.
+    pub fn heads_of(&self, doc: &str) -> Vec<String> {
+        let mut h: Vec<String> = self
+            .replica
+            .get(doc)
+            .unwrap_or_else(|| panic!("the device holds {doc}"))
+            .doc
+            .get_heads()
+            .iter()
+            .map(|h| h.to_string())
+            .collect();
+        h.sort();
+        h
+    }
+}
+
+/// Heads of `doc` as the database holds it, sorted.
+pub async fn db_heads(db: &server::db::Db, doc: &str) -> Vec<String> {
+    let d = server::store::stored(&mut db.acquire().await.unwrap(), doc)
+        .await
+        .unwrap()
+        .load()
+        .unwrap();
+    let mut h: Vec<String> = d.get_heads().iter().map(|h| h.to_string()).collect();
+    h.sort();
+    h
+}
+
+/// Every (document, hash) in the changes table.
+pub async fn stored_changes(db: &server::db::Db) -> BTreeSet<(String, String)> {
+    use sqlx::Row;
+    sqlx::query("SELECT doc_id, hash FROM changes")
+        .fetch_all(db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
+        .collect()
+}
+
+/// The storage invariants after a crash: no change stored twice; the sequence numbers
+/// unique per organisation, never above the organisation's counter, and each document's
+/// `last_seq` is its newest change; on SQLite `PRAGMA integrity_check` is `ok` and
+/// `PRAGMA foreign_key_check` finds nothing. `what` names the run in messages.
+pub async fn check_storage(db: &server::db::Db, url: &str, what: &str) {
+    let dupes: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT doc_id, hash FROM changes GROUP BY doc_id, hash HAVING COUNT(*) > 1) x",
+    )
+    .fetch_one(db)
+    .await
+    .unwrap();
+    assert_eq!(dupes, 0, "{what}: a change is stored twice");
+    let seq_dupes: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT org_id, seq FROM changes GROUP BY org_id, seq HAVING COUNT(*) > 1) x",
+    )
+    .fetch_one(db)
+    .await
+    .unwrap();
+    assert_eq!(seq_dupes, 0, "{what}: two changes share a sequence number");
+    let over: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM changes c JOIN organisations o ON o.id = c.org_id WHERE c.seq > o.change_seq OR c.seq < 1",
+    )
+    .fetch_one(db)
+    .await
+    .unwrap();
+    assert_eq!(
+        over, 0,
+        "{what}: a change numbered outside the organisation's sequence"
+    );
+    let over: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM scope_events e JOIN organisations o ON o.id = e.org_id WHERE e.seq > o.change_seq",
+    )
+    .fetch_one(db)
+    .await
+    .unwrap();
+    assert_eq!(
+        over, 0,
+        "{what}: a scope event numbered beyond the organisation's sequence"
+    );
+    let shared_seq: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM changes c WHERE EXISTS (SELECT 1 FROM scope_events e WHERE e.org_id = c.org_id AND e.seq = c.seq)",
+    )
+    .fetch_one(db)
+    .await
+    .unwrap();
+    assert_eq!(
+        shared_seq, 0,
+        "{what}: a change and a scope event share a sequence number"
+    );
+    let stale: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM documents d WHERE d.last_seq <> COALESCE((SELECT MAX(seq) FROM changes c WHERE c.doc_id = d.id), 0)",
+    )
+    .fetch_one(db)
+    .await
+    .unwrap();
+    assert_eq!(
+        stale, 0,
+        "{what}: a document's last_seq is not its newest change"
+    );
+    let orphans: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM changes c WHERE NOT EXISTS (SELECT 1 FROM documents d WHERE d.id = c.doc_id)",
+    )
+    .fetch_one(db)
+    .await
+    .unwrap();
+    assert_eq!(orphans, 0, "{what}: a change of no document");
+    if server::db::is_sqlite(url) {
+        let ok: String = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(db)
+            .await
+            .unwrap();
+        assert_eq!(ok, "ok", "{what}: PRAGMA integrity_check");
+        let fk = sqlx::query("PRAGMA foreign_key_check")
+            .fetch_all(db)
+            .await
+            .unwrap();
+        assert!(fk.is_empty(), "{what}: PRAGMA foreign_key_check found rows");
+    }
+}
