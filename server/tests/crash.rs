@@ -15,19 +15,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A client for a server process on `url`, to sign devices in through.
-fn client(base: &str, url: &str, db: &server::db::Db) -> TestServer {
-    TestServer {
-        base: base.to_string(),
-        db: db.clone(),
-        tmp: TempDb {
-            url: url.to_string(),
-            dir: None,
-        },
-        http: reqwest::Client::new(),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_changes_survive_kill_9() {
     for backend in backends() {
@@ -36,7 +23,9 @@ async fn acknowledged_changes_survive_kill_9() {
         let o = org(&pool).await;
 
         let mut srv = ServerProcess::start(&tmp.url).await;
-        let mut phone = client(&srv.base, &tmp.url, &pool).device("minsei_a").await;
+        let mut phone = TestServer::at(&srv.base, &tmp.url, &pool)
+            .device("minsei_a")
+            .await;
         phone.sync().await;
         phone
             .replica
@@ -73,7 +62,9 @@ async fn acknowledged_changes_survive_kill_9() {
             srv.restart().await;
             phone.base = srv.base.clone();
             // A new device of another 民生委員 of the district sees every acknowledged visit.
-            let mut fresh = client(&srv.base, &tmp.url, &pool).device("minsei_b").await;
+            let mut fresh = TestServer::at(&srv.base, &tmp.url, &pool)
+                .device("minsei_b")
+                .await;
             fresh.sync().await;
             let (p, _) = shared::doc::read::<shared::model::Person, _>(
                 &fresh
@@ -211,7 +202,7 @@ async fn many_devices_survive_repeated_kill_9() {
         let who = [
             "minsei_a", "minsei_a", "minsei_b", "minsei_b", "lead1", "lead2",
         ];
-        let c = client(&srv.base, &tmp.url, &pool);
+        let c = TestServer::at(&srv.base, &tmp.url, &pool);
         let mut devices = Vec::new();
         for login in who {
             let mut d = c.device(login).await;
@@ -285,7 +276,7 @@ async fn many_devices_survive_repeated_kill_9() {
                 assert_eq!(d.replica.pending(), 0, "{backend}: everything sent");
             }
         }
-        let c = client(&srv.base, &tmp.url, &pool);
+        let c = TestServer::at(&srv.base, &tmp.url, &pool);
         for login in ["minsei_a", "lead1"] {
             let mut fresh = c.device(login).await;
             fresh.sync().await;

@@ -139,6 +139,22 @@ impl ServerProcess {
     }
 }
 
+impl super::TestServer {
+    /// Signs devices in through a server process at `base` on the database `url` (which
+    /// is not removed afterwards); `db` is the test's own pool on it.
+    pub fn at(base: &str, url: &str, db: &server::db::Db) -> super::TestServer {
+        super::TestServer {
+            base: base.to_string(),
+            db: db.clone(),
+            tmp: super::TempDb {
+                url: url.to_string(),
+                dir: None,
+            },
+            http: reqwest::Client::new(),
+        }
+    }
+}
+
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         self.kill9();
