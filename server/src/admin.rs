@@ -247,12 +247,20 @@ pub async fn rescope_in<F>(
 where
     F: for<'t> FnOnce(&'t mut sqlx::AnyConnection) -> futures_like::BoxFut<'t>,
 {
-    let org: String = sqlx::query_scalar("SELECT org_id FROM users WHERE id = $1")
-        .bind(user.to_string())
-        .fetch_one(&mut **tx)
-        .await?;
-    // Take the sequence lock first: scope events are numbered like changes.
-    let mut next = store::lock_seq(tx, &org).await? + 1;
+    // Take the sequence lock first, before reading anything: scope events are numbered
+    // like changes. And on SQLite a transaction that has read cannot wait for another
+    // writer once it starts writing: it fails at once ("database is locked") if anything
+    // was committed since its read (say the projection worker of a running server, while
+    // `server admin assign` runs). Writing first, it waits its turn (busy_timeout).
+    let row = sqlx::query(
+        "UPDATE organisations SET change_seq = change_seq \
+         WHERE id = (SELECT org_id FROM users WHERE id = $1) RETURNING id, change_seq",
+    )
+    .bind(user.to_string())
+    .fetch_one(&mut **tx)
+    .await?;
+    let org: String = row.get(0);
+    let mut next = row.get::<i64, _>(1) + 1;
     let grants = auth::grants(&mut **tx, user).await?;
     let before = scope::scope(tx, &org, user, &grants).await?;
     mutate(tx).await?;
@@ -687,4 +695,185 @@ pub async fn list(db: &Db) -> anyhow::Result<Vec<String>> {
         }
     }
     Ok(out)
+}
+
+// ───────────────────────────── backups ─────────────────────────────
+
+/// `server admin backup PATH`: a consistent copy of the database at `url`, taken while the
+/// server runs, written to `dest` (never overwriting a file). SQLite: `VACUUM INTO`, then
+/// an integrity check of the copy. PostgreSQL: `pg_dump --format=custom` (the binary from
+/// `MIMAMORI_PG_DUMP`, else `pg_dump` on the `PATH`), restored with `pg_restore`.
+///
+/// The copy carries no epoch (the `meta` table, which holds only the epoch, is left
+/// empty): the server that starts on a restored backup makes a new one, so every device's
+/// cursor is unknown to it and every device reconciles all its documents (sync-protocol.md,
+/// *resync*). Keeping the old epoch would let a device whose cursor is newer than the
+/// backup pass as up to date once the restored server's sequence has caught up, and the
+/// work it alone held would never come back.
+///
+/// The copy is written to `PATH.partial` and renamed once complete and on disk, so `PATH`
+/// is always a whole backup. Returns a one-line summary.
+pub async fn backup(url: &str, dest: &std::path::Path) -> anyhow::Result<String> {
+    if dest.exists() {
+        bail!(
+            "{} already exists; backups are never overwritten, choose a new name",
+            dest.display()
+        );
+    }
+    let name = dest
+        .file_name()
+        .context("PATH must name a file")?
+        .to_string_lossy()
+        .to_string();
+    let dir = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        bail!("the directory {} does not exist", dir.display());
+    }
+    let partial = dir.join(format!("{name}.partial"));
+    let _ = std::fs::remove_file(&partial);
+    let made = if crate::db::is_sqlite(url) {
+        backup_sqlite(url, &partial).await
+    } else {
+        backup_postgres(url, &partial).await
+    };
+    let summary = match made {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
+    };
+    std::fs::File::open(&partial)?.sync_all()?;
+    std::fs::rename(&partial, dest)?;
+    std::fs::File::open(&dir)?.sync_all()?;
+    let bytes = std::fs::metadata(dest)?.len();
+    Ok(format!(
+        "backup written to {} ({bytes} bytes): {summary}",
+        dest.display()
+    ))
+}
+
+async fn backup_sqlite(url: &str, partial: &std::path::Path) -> anyhow::Result<String> {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+    use sqlx::{ConnectOptions, Connection};
+    use std::str::FromStr;
+    let target = partial
+        .to_str()
+        .context("the backup path must be valid UTF-8")?
+        .to_string();
+    // The live database: never created here (a typo in DATABASE_URL must not back up an
+    // empty new file); waits for a writer rather than failing.
+    let mut live = SqliteConnectOptions::from_str(url)
+        .context("DATABASE_URL is not a database address")?
+        .create_if_missing(false)
+        .busy_timeout(std::time::Duration::from_secs(30))
+        .connect()
+        .await
+        .with_context(|| format!("cannot open the database at {}", crate::db::redact(url)))?;
+    // One read transaction: a consistent snapshot even while the server writes (WAL).
+    sqlx::query("VACUUM INTO ?")
+        .bind(target)
+        .execute(&mut live)
+        .await
+        .context("VACUUM INTO failed")?;
+    live.close().await?;
+
+    let mut copy = SqliteConnectOptions::new()
+        .filename(partial)
+        .create_if_missing(false)
+        .journal_mode(SqliteJournalMode::Delete)
+        .connect()
+        .await?;
+    sqlx::query("DELETE FROM meta WHERE key = 'epoch'")
+        .execute(&mut copy)
+        .await?;
+    let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&mut copy)
+        .await?;
+    if check != "ok" {
+        bail!("the copy failed its integrity check: {check}");
+    }
+    let docs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM documents")
+        .fetch_one(&mut copy)
+        .await?;
+    let changes: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM changes")
+        .fetch_one(&mut copy)
+        .await?;
+    copy.close().await?;
+    Ok(format!(
+        "SQLite copy, integrity ok, {docs} documents, {changes} changes; restore: stop the server, put the file in place of the database (remove its -wal and -shm files), start the server"
+    ))
+}
+
+/// Percent-decoding of a URL part (the password of `DATABASE_URL`).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && let Some(v) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn backup_postgres(url: &str, partial: &std::path::Path) -> anyhow::Result<String> {
+    let pg_dump = std::env::var_os("MIMAMORI_PG_DUMP").unwrap_or_else(|| "pg_dump".into());
+    // The password goes through the environment, not the command line (visible in `ps`).
+    let mut u = reqwest::Url::parse(url).context("DATABASE_URL is not a database address")?;
+    let password = u.password().map(percent_decode);
+    let _ = u.set_password(None);
+    let mut cmd = tokio::process::Command::new(&pg_dump);
+    cmd.arg("--format=custom")
+        .arg("--exclude-table-data=meta")
+        .arg("--file")
+        .arg(partial)
+        .arg("--dbname")
+        .arg(u.as_str());
+    if let Some(p) = password {
+        cmd.env("PGPASSWORD", p);
+    }
+    let status = match cmd.status().await {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "PostgreSQL backups are made with pg_dump, which was not found ({}). Install the \
+             PostgreSQL client of the server's major version or newer (Debian: postgresql-client), \
+             or set MIMAMORI_PG_DUMP to its path. By hand: pg_dump -Fc --exclude-table-data=meta \
+             -f PATH \"$DATABASE_URL\"",
+            std::path::Path::new(&pg_dump).display()
+        ),
+        Err(e) => return Err(e).context("cannot run pg_dump"),
+    };
+    if !status.success() {
+        bail!("pg_dump failed ({status}); nothing was written");
+    }
+    Ok(
+        "pg_dump custom format (without the epoch); restore: pg_restore --no-owner -d NEW_DATABASE PATH into a new empty database, point DATABASE_URL at it, start the server"
+            .to_string(),
+    )
+}
+
+/// `server admin new-epoch`: after the database was restored by other means than a
+/// `server admin backup` file (a file-system snapshot, `pg_basebackup` or point-in-time
+/// recovery, a plain `pg_dump`), with every server process stopped: a new epoch, so every
+/// device reconciles all its documents at its next sync.
+pub async fn new_epoch(db: &Db) -> anyhow::Result<()> {
+    sqlx::query("UPDATE meta SET value = $1 WHERE key = 'epoch'")
+        .bind(new_id())
+        .execute(db)
+        .await?;
+    audit(db, None, None, None, "new_epoch", None, "").await?;
+    Ok(())
 }

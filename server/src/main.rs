@@ -1,8 +1,8 @@
 //! `server` — run the sync server; `server demo` — load the demo 社協; `server admin …` —
-//! manage organisations, districts, salons, users, roles, assignments and devices.
-//! Configuration: `DATABASE_URL` (default: SQLite file `mimamori.db` in the working
-//! directory), `MIMAMORI_ADDR` (default 127.0.0.1:8080), `MIMAMORI_DIST` (the built PWA,
-//! default `dist`).
+//! manage organisations, districts, salons, users, roles, assignments and devices, and take
+//! backups (`server admin backup PATH`, docs/operations.md). Configuration: `DATABASE_URL`
+//! (default: SQLite file `mimamori.db` in the working directory), `MIMAMORI_ADDR` (default
+//! 127.0.0.1:8080), `MIMAMORI_DIST` (the built PWA, default `dist`).
 
 use anyhow::{Context, bail};
 use server::{admin, auth, db, demo};
@@ -27,6 +27,11 @@ usage:
   server admin disable LOGIN             refuse every device of a user
   server admin set-lock-days ORG DAYS    phones lock after DAYS without reaching the server (default 14)
   server admin list                      organisations, districts and salons
+  server admin backup PATH               a consistent copy while the server runs: SQLite VACUUM INTO,
+                                         PostgreSQL pg_dump -Fc (MIMAMORI_PG_DUMP or pg_dump on PATH);
+                                         never overwrites PATH (docs/operations.md, Backups and restore)
+  server admin new-epoch                 after a restore by other means, servers stopped: every device
+                                         reconciles all its documents at its next sync
 ";
 
 fn flag(args: &[String], name: &str) -> Option<String> {
@@ -89,6 +94,15 @@ async fn main() -> anyhow::Result<()> {
                 demo::SALONS,
                 demo::BOUSAI,
                 demo::PASSWORD
+            );
+            Ok(())
+        }
+        Some("admin") if args.get(1).is_some_and(|a| a == "backup") => {
+            // Not through db::open: the backup neither creates nor migrates the database.
+            let path = arg(&args, 2, "PATH")?;
+            println!(
+                "{}",
+                admin::backup(&url, std::path::Path::new(&path)).await?
             );
             Ok(())
         }
@@ -223,6 +237,10 @@ async fn admin_cmd(db: &db::Db, a: &[String]) -> anyhow::Result<()> {
                 .context("DAYS is a whole number of days")?;
             admin::set_lock_days(db, &org, days).await?;
             println!("phones of {org} lock after {days} days without the server");
+        }
+        Some("new-epoch") => {
+            admin::new_epoch(db).await?;
+            println!("new epoch set: every device reconciles its documents at its next sync");
         }
         Some("list") => {
             for line in admin::list(db).await? {
