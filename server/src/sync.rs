@@ -129,11 +129,21 @@ fn validate(req: SyncRequest) -> Result<Checked> {
     Ok((pushes.into_values().collect(), fallback))
 }
 
+/// Syncs worked on at once in one process; the others wait their turn, in arrival order.
+/// An answer is built in memory (up to [`RESPONSE_BUDGET`] of changes, more as JSON), so
+/// without a bound a reconnect storm — every phone of a 社協 syncing the moment the server
+/// is back — costs memory in proportion to the phones, and the requests beyond the pool's
+/// connections queue for one until its timeout answers them 500. Twice the pool (16) keeps
+/// the database busy; tests/storm.rs measures it.
+const SYNCS_AT_ONCE: usize = 32;
+static SYNC_GATE: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(SYNCS_AT_ONCE);
+
 pub async fn handler(
     State(st): State<AppState>,
     headers: HeaderMap,
     body: std::result::Result<Json<SyncRequest>, JsonRejection>,
 ) -> Result<Json<SyncResponse>> {
+    let _turn = SYNC_GATE.acquire().await.expect("the gate is never closed");
     let app = body.as_ref().ok().map(|Json(r)| r.app.clone());
     let caller = auth::caller(&st.db, &headers, app.as_deref()).await?;
     let Json(req) = body.map_err(from_json_rejection)?;

@@ -272,7 +272,8 @@ async fn many_devices_survive_repeated_kill_9() {
         for _ in 0..2 {
             for d in devices.iter_mut() {
                 d.base = srv.base.clone();
-                d.sync_retrying(&mut acked, 0).await;
+                // A pooled connection to a killed process may fail once more.
+                d.sync_retrying(&mut acked, 3).await;
                 assert_eq!(d.replica.pending(), 0, "{backend}: everything sent");
             }
         }

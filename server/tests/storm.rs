@@ -26,10 +26,14 @@ const MINSEI_PHONES: usize = 10;
 
 /// Peak resident memory allowed to the server process through the storm (it is restarted
 /// just before, so its VmHWM is the start plus the storm). Measured on the 2-core
-/// development machine, debug build, 500 phones: 15–16 MiB after the start, a peak of
-/// 44 MiB (PostgreSQL) to 53 MiB (SQLite) through the storm. 128 MiB is about 2.5× that:
-/// room for allocator noise and a slower machine (more requests in memory at once), while
-/// a server that held every phone's answer, or leaked per request, would cross it.
+/// development machine, debug build, 500 phones: 15 MiB after the start, a peak of 32 MiB
+/// (PostgreSQL) to 46 MiB (SQLite) through the storm; 1000 phones (MIMAMORI_LONG=1): 43 and
+/// 62 MiB — what remains in proportion to the phones is each open connection's buffers and
+/// its parsed request, about 35 KiB, while at most `sync::SYNCS_AT_ONCE` answers are built
+/// at once. (Before that bound: 53 and 105 MiB on SQLite, and the slowest request of the
+/// 1000 took 30 s, the pool's acquire timeout.) 128 MiB is about 3× the 500-phone peak:
+/// room for allocator noise and a slower machine, while a server that built every phone's
+/// answer at once, or leaked per request, crosses it.
 const MAX_HWM_KIB: u64 = 128 * 1024;
 
 /// A device row made directly in the database, as `POST /api/login` would (the same
