@@ -139,6 +139,9 @@ pub struct Replica {
     /// Documents the server refused to take changes for (403). Their unsent changes stay
     /// on the device and are counted, but are not retried automatically.
     pub refused: BTreeSet<String>,
+    /// Refused documents a resync has offered again (see [`Replica::apply`]); not
+    /// persisted, so at most one more refusal per start of the app.
+    reoffered: BTreeSet<String>,
 }
 
 impl Replica {
@@ -148,6 +151,7 @@ impl Replica {
             cursor: None,
             docs: BTreeMap::new(),
             refused: BTreeSet::new(),
+            reoffered: BTreeSet::new(),
         }
     }
 
@@ -348,6 +352,14 @@ impl Replica {
                     // again, whole. If the server refuses, it stays here as refused work.
                     d.unplaced = true;
                     d.outbox = d.doc.get_changes(&[]).iter().map(Change::hash).collect();
+                    // A refusal that came before this answer may only mean that the server
+                    // no longer had the document: the first request to a restored server
+                    // pushes changes made offline to it without `create`, and is refused
+                    // (403) before the server can say it was restored. Offer it once more,
+                    // now with its placement; a real refusal comes back the same way.
+                    if self.refused.contains(&id) && self.reoffered.insert(id.clone()) {
+                        self.refused.remove(&id);
+                    }
                 } else {
                     self.remove_unless_pending(&id, &mut out);
                 }
