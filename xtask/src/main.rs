@@ -23,6 +23,8 @@ use std::process::{Command, ExitCode};
 
 use sha2::{Digest, Sha256};
 
+mod bench;
+
 type Result<T, E = String> = std::result::Result<T, E>;
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("dist") => dist(),
+        Some("bench") => bench::bench(&args[1..]),
         Some("wasm-bindgen") => {
             wasm_bindgen_cli(&workspace_root()).map(|p| println!("{}", p.display()))
         }
@@ -57,7 +60,10 @@ fn usage() {
         "usage: cargo run -p xtask -- <task>\n\n\
          tasks:\n  \
          dist           build the app into dist/ (wasm, hashed assets, service worker)\n  \
-         wasm-bindgen   make sure wasm-bindgen-cli matching Cargo.lock is installed; print its path"
+         wasm-bindgen   make sure wasm-bindgen-cli matching Cargo.lock is installed; print its path\n  \
+         bench          every benchmark (sync against the reference server, growth, SQLite and\n                 \
+         PostgreSQL, two processes, the app in Chromium): a table and target/bench/results.json\n                 \
+         [--quick] [--no-app] [--no-reference]"
     );
 }
 
