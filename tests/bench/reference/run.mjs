@@ -272,6 +272,7 @@ async function main() {
     let rr = 0;
     let failed = 0;
     let firstFailure = null;
+    const loadBefore = os.loadavg().map((x) => round(x, 2));
     const cpu0 = process.cpuUsage();
     const srvCpu0 = procCpuSeconds(server.pid);
     const tStart = performance.now();
@@ -317,8 +318,12 @@ async function main() {
       wire_bytes_per_sync: round((perSync.bytesOut + perSync.bytesIn) / n, 1),
       client_cpu_seconds: round((cpu.user + cpu.system) / 1e6),
       server_cpu_seconds: round(srvCpu),
+      server_cpu_ms_per_sync: round((srvCpu * 1000) / n, 1),
+      client_cpu_ms_per_sync: round((cpu.user + cpu.system) / 1000 / n, 1),
+      load_average_before: loadBefore,
+      load_average_after: os.loadavg().map((x) => round(x, 2)),
     };
-    log(`[reference] no-op: ${n} syncs in ${elapsed.toFixed(1)} s = ${out.noop.throughput}/s, p50 ${out.noop.p50_ms} ms, p99 ${out.noop.p99_ms} ms (C=${concurrency}); ${out.noop.messages_per_sync} messages, ${out.noop.wire_bytes_per_sync} B per sync; CPU client ${out.noop.client_cpu_seconds} s, server ${out.noop.server_cpu_seconds} s`);
+    log(`[reference] no-op: ${n} syncs in ${elapsed.toFixed(1)} s = ${out.noop.throughput}/s, p50 ${out.noop.p50_ms} ms, p99 ${out.noop.p99_ms} ms (C=${concurrency}); ${out.noop.messages_per_sync} messages, ${out.noop.wire_bytes_per_sync} B per sync; CPU client ${out.noop.client_cpu_seconds} s, server ${out.noop.server_cpu_seconds} s (${out.noop.server_cpu_ms_per_sync} ms per sync); load average ${out.noop.load_average_before[0]} -> ${out.noop.load_average_after[0]}`);
 
     // --- a day offline: device 0 edits offline, then comes back ---
     const dev = devices[0];
@@ -428,7 +433,10 @@ async function main() {
       "the server acknowledges (announces new heads) from memory: it saves documents to DATA_DIR throttled (100 ms), not before answering",
       "round_trips = 1 (join/peer) + the largest number, over the changed documents, of device messages the server answered for that document; the other documents of the device are also synced in the same session (all 200 are checked on every reconnect), their messages are in messages/wire_bytes",
       "wire_bytes = websocket message payloads (CBOR frames) both ways, without websocket headers (ws_framing_bytes) or TCP/IP",
-      "server_rss_bytes is VmHWM over the whole run, set-up included",
+      "server_rss_bytes is VmHWM over the whole run, set-up included; the server's NodeFSStorageAdapter also keeps every chunk it ever saved in an in-memory cache and scans all cached keys on every document load (loadRange), so seeding many documents is quadratic (about 15 minutes for 20,000 documents here) and RSS grows with everything written",
+      "the server pings every client every 5 s and cuts off one whose pong has not been read by the next ping: when the server is backlogged by more than that, sessions are cut off (set-up retries them; a measured session that is cut off counts in noop.failed)",
+      "devices start with a stored sync state for every document (shared heads); a real Repo saves sync states throttled per peer storage id (100 ms, not per document), so it mostly has none and sends about 11 B less per document message (checked with check-repo.mjs: a real Repo's no-op sync of 200 documents is the same 402 messages)",
+      "Automerge's sync protocol occasionally needs an extra exchange for a document (round_trips 4 instead of 3 in some runs: the changes of one document went in two messages)",
     );
   } finally {
     if (server) {
