@@ -149,7 +149,8 @@ impl Stored {
             .iter()
             .map(|b| Change::try_from(b.as_slice()))
             .collect::<Result<Vec<_>, _>>()?;
-        doc.apply_changes(changes)?;
+        // Guarded: a change Automerge panics on is an error, not a panic in every reader.
+        shared::sync::apply_untrusted(&mut doc, changes).map_err(anyhow::Error::msg)?;
         Ok(doc)
     }
 }
@@ -192,4 +193,26 @@ pub fn genesis(kind: &shared::codes::DocKind) -> anyhow::Result<Vec<Change>> {
     shared::doc::init(&mut tx, kind)?;
     tx.commit();
     Ok(doc.get_changes(&[]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// fuzz/regressions/sync_binary-unknown-actor.bin: a stored change Automerge 0.12
+    /// panics on. Loading the document is an error, not a panic in every reader.
+    #[test]
+    fn a_poisoned_change_makes_load_an_error() {
+        let bytes = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fuzz/regressions/sync_binary-unknown-actor.bin"
+        ))
+        .unwrap();
+        let stored = Stored {
+            snapshot: None,
+            tail: vec![bytes[1..].to_vec()],
+            seq: 1,
+        };
+        assert!(stored.load().is_err());
+    }
 }

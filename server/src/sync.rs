@@ -48,85 +48,21 @@ impl Cursor {
 }
 
 /// One pushed document after validation.
-struct Push {
-    doc: String,
-    create: Option<NewDoc>,
-    changes: Vec<(String, Vec<u8>)>,
-}
+type Push = CheckedPush;
 
-pub(crate) fn valid_doc_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
+pub(crate) use shared::sync::valid_doc_id;
 
-/// Checks everything in the request before anything is written.
 /// The validated request: pushes, and sync messages by document.
 type Checked = (Vec<Push>, Vec<(String, Message)>);
 
+/// Checks everything in the request before anything is written
+/// (`shared::sync::check_request`, which the fuzz target `sync_request` runs too).
 fn validate(req: SyncRequest) -> Result<Checked> {
-    if req.v != PROTOCOL_VERSION {
-        return Err(Error::bad(format!(
-            "protocol version {} is not supported (this server speaks {PROTOCOL_VERSION})",
-            req.v
-        )));
-    }
-    if req.push.len() + req.fallback.len() > MAX_DOCS_PER_REQUEST {
-        return Err(Error::TooLarge(format!(
-            "at most {MAX_DOCS_PER_REQUEST} documents per request"
-        )));
-    }
-    let mut pushes: BTreeMap<String, Push> = BTreeMap::new();
-    for p in req.push {
-        if !valid_doc_id(&p.doc) {
-            return Err(Error::bad(format!(
-                "invalid document id {:?}",
-                auth::truncate(&p.doc, 80)
-            )));
-        }
-        let entry = pushes.entry(p.doc.clone()).or_insert_with(|| Push {
-            doc: p.doc.clone(),
-            create: None,
-            changes: vec![],
-        });
-        if p.create.is_some() {
-            entry.create = p.create;
-        }
-        for (i, b) in p.changes.into_iter().enumerate() {
-            if b.0.len() > MAX_CHANGE_BYTES {
-                return Err(Error::TooLarge(format!(
-                    "change {i} of document {} is over {MAX_CHANGE_BYTES} bytes",
-                    p.doc
-                )));
-            }
-            let c = Change::try_from(b.0.as_slice()).map_err(|e| {
-                Error::bad(format!(
-                    "change {i} of document {} is not an Automerge change: {e}",
-                    p.doc
-                ))
-            })?;
-            entry.changes.push((store::hash_of(&c), b.0));
-        }
-    }
-    let mut fallback = Vec::new();
-    for f in req.fallback {
-        if !valid_doc_id(&f.doc) {
-            return Err(Error::bad(format!(
-                "invalid document id {:?}",
-                auth::truncate(&f.doc, 80)
-            )));
-        }
-        let m = Message::decode(&f.msg.0).map_err(|e| {
-            Error::bad(format!(
-                "the sync message for document {} cannot be read: {e}",
-                f.doc
-            ))
-        })?;
-        fallback.push((f.doc, m));
-    }
-    Ok((pushes.into_values().collect(), fallback))
+    let checked = check_request(req).map_err(|e| match e {
+        RequestError::Bad(m) => Error::bad(m),
+        RequestError::TooLarge(m) => Error::TooLarge(m),
+    })?;
+    Ok((checked.push, checked.fallback))
 }
 
 /// Syncs worked on at once in one process; the others wait their turn, in arrival order.
@@ -308,6 +244,24 @@ async fn write(
         .await?;
     }
     for p in pushes {
+        // Every pushed change must apply to the document as stored: a change that decodes
+        // but that Automerge refuses or panics on (fuzz target `sync_binary`) is refused
+        // here, before it is stored where it would break every later load of the document.
+        if !p.changes.is_empty() {
+            let mut am = store::stored(&mut tx, &p.doc).await?.load()?;
+            let decoded = p
+                .changes
+                .iter()
+                .map(|(_, b)| Change::try_from(b.as_slice()))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| Error::bad(e.to_string()))?;
+            apply_untrusted(&mut am, decoded).map_err(|e| {
+                Error::bad(format!(
+                    "the changes for document {} cannot be applied: {e}",
+                    p.doc
+                ))
+            })?;
+        }
         let changes: Vec<(String, &[u8])> = p
             .changes
             .iter()
@@ -329,7 +283,7 @@ async fn write(
         let mut am = stored.load()?;
         let before = am.get_heads();
         let mut state = SyncState::new();
-        am.receive_sync_message(&mut state, msg).map_err(|e| {
+        receive_untrusted(&mut am, &mut state, msg).map_err(|e| {
             Error::bad(format!(
                 "the sync message for document {doc} cannot be applied: {e}"
             ))

@@ -13,6 +13,8 @@ pub mod desk;
 pub mod doc;
 pub mod i18n;
 pub mod model;
+#[cfg(feature = "roster")]
+pub mod roster;
 pub mod sync;
 pub mod validate;
 pub mod watch;

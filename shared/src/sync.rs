@@ -101,6 +101,216 @@ pub struct FallbackMsg {
     pub msg: Bytes,
 }
 
+/// Why a sync request was refused before anything was written (docs/sync-protocol.md,
+/// *What the server does*, step 2).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// 400 `bad_request`: wrong version, a bad document id, a change or sync message that
+    /// does not decode.
+    #[error("{0}")]
+    Bad(String),
+    /// 413 `too_large`: too many documents, or a change over [`MAX_CHANGE_BYTES`].
+    #[error("{0}")]
+    TooLarge(String),
+}
+
+/// One pushed document after [`check_request`]: every change with its hash (hex), in the
+/// order sent; several entries for the same document are merged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedPush {
+    pub doc: String,
+    pub create: Option<NewDoc>,
+    pub changes: Vec<(String, Vec<u8>)>,
+}
+
+/// A request that passed [`check_request`]: pushes by document id, and the decoded sync
+/// messages in the order sent.
+#[derive(Debug)]
+pub struct CheckedRequest {
+    pub push: Vec<CheckedPush>,
+    pub fallback: Vec<(String, automerge::sync::Message)>,
+}
+
+/// A document id: `[A-Za-z0-9_-]{1,64}`.
+pub fn valid_doc_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Most probes a Bloom filter of a sync message may ask for (Automerge writes 7).
+const MAX_BLOOM_PROBES: u64 = 64;
+
+/// Why the encoded Bloom filter of a sync message's `have` would make Automerge 0.12 fail
+/// when it answers (found by the fuzz target `sync_binary`): with no bits it divides by
+/// zero, and it allocates four bytes per probe, as many as the message says.
+fn bloom_problem(bytes: &[u8]) -> Option<&'static str> {
+    fn leb128(b: &mut &[u8]) -> Option<u64> {
+        let mut v: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let (&byte, rest) = b.split_first()?;
+            *b = rest;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+    if bytes.is_empty() {
+        return None; // no filter
+    }
+    let mut b = bytes;
+    let (Some(_entries), Some(_bits_per_entry), Some(probes)) =
+        (leb128(&mut b), leb128(&mut b), leb128(&mut b))
+    else {
+        return Some("a malformed Bloom filter");
+    };
+    if b.is_empty() {
+        return Some("a Bloom filter without bits");
+    }
+    if probes == 0 || probes > MAX_BLOOM_PROBES {
+        return Some("a Bloom filter with too many probes");
+    }
+    None
+}
+
+fn truncate(s: &str, max_chars: usize) -> String {
+    s.chars().take(max_chars).collect()
+}
+
+/// Checks everything in a parsed `POST /api/sync` body before anything is written: the
+/// version, the number of documents, every document id, every change (size, and that it
+/// decodes as an Automerge change), every sync message. The server calls exactly this.
+pub fn check_request(req: SyncRequest) -> Result<CheckedRequest, RequestError> {
+    use std::collections::BTreeMap;
+    if req.v != PROTOCOL_VERSION {
+        return Err(RequestError::Bad(format!(
+            "protocol version {} is not supported (this server speaks {PROTOCOL_VERSION})",
+            req.v
+        )));
+    }
+    if req.push.len() + req.fallback.len() > MAX_DOCS_PER_REQUEST {
+        return Err(RequestError::TooLarge(format!(
+            "at most {MAX_DOCS_PER_REQUEST} documents per request"
+        )));
+    }
+    let mut pushes: BTreeMap<String, CheckedPush> = BTreeMap::new();
+    for p in req.push {
+        if !valid_doc_id(&p.doc) {
+            return Err(RequestError::Bad(format!(
+                "invalid document id {:?}",
+                truncate(&p.doc, 80)
+            )));
+        }
+        let entry = pushes.entry(p.doc.clone()).or_insert_with(|| CheckedPush {
+            doc: p.doc.clone(),
+            create: None,
+            changes: vec![],
+        });
+        if p.create.is_some() {
+            entry.create = p.create;
+        }
+        for (i, b) in p.changes.into_iter().enumerate() {
+            if b.0.len() > MAX_CHANGE_BYTES {
+                return Err(RequestError::TooLarge(format!(
+                    "change {i} of document {} is over {MAX_CHANGE_BYTES} bytes",
+                    p.doc
+                )));
+            }
+            let c = automerge::Change::try_from(b.0.as_slice()).map_err(|e| {
+                RequestError::Bad(format!(
+                    "change {i} of document {} is not an Automerge change: {e}",
+                    p.doc
+                ))
+            })?;
+            // Automerge does not check a change's checksum when decoding one on its own,
+            // only when loading it into a document: a change with a wrong one would be
+            // stored, then break the document's snapshot and every phone's load.
+            if b.0.get(4..8) != Some(&c.hash().0[..4]) {
+                return Err(RequestError::Bad(format!(
+                    "change {i} of document {} has a wrong checksum",
+                    p.doc
+                )));
+            }
+            // A change Automerge would encode differently gets another hash once it is
+            // part of a saved document: the server's snapshot of the document would no
+            // longer load (its heads differ). Only the canonical encoding is taken.
+            if automerge::Change::from(c.decode()).hash() != c.hash() {
+                return Err(RequestError::Bad(format!(
+                    "change {i} of document {} is not in Automerge's canonical encoding",
+                    p.doc
+                )));
+            }
+            entry.changes.push((c.hash().to_string(), b.0));
+        }
+    }
+    let mut fallback = Vec::new();
+    for f in req.fallback {
+        if !valid_doc_id(&f.doc) {
+            return Err(RequestError::Bad(format!(
+                "invalid document id {:?}",
+                truncate(&f.doc, 80)
+            )));
+        }
+        let m = automerge::sync::Message::decode(&f.msg.0).map_err(|e| {
+            RequestError::Bad(format!(
+                "the sync message for document {} cannot be read: {e}",
+                f.doc
+            ))
+        })?;
+        if let Some(why) = m
+            .have
+            .iter()
+            .find_map(|h| bloom_problem(&h.bloom.to_bytes()))
+        {
+            return Err(RequestError::Bad(format!(
+                "the sync message for document {} cannot be read: {why}",
+                f.doc
+            )));
+        }
+        fallback.push((f.doc, m));
+    }
+    Ok(CheckedRequest {
+        push: pushes.into_values().collect(),
+        fallback,
+    })
+}
+
+/// Applies changes that came from outside (a device's push, a stored tail) to `doc`.
+/// Automerge 0.12 panics on some changes that decode but reference an actor or an object
+/// the document does not have (found by the fuzz targets `sync_request` and
+/// `sync_binary`). Where panics unwind (the server) such a panic is caught here and
+/// becomes an error; after an error `doc` must be dropped.
+pub fn apply_untrusted(
+    doc: &mut automerge::Automerge,
+    changes: Vec<automerge::Change>,
+) -> Result<(), String> {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    match catch_unwind(AssertUnwindSafe(|| doc.apply_changes(changes))) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("Automerge cannot apply them to the document".into()),
+    }
+}
+
+/// [`apply_untrusted`] for a sync message: `doc` receives `msg` with `state`.
+pub fn receive_untrusted(
+    doc: &mut automerge::Automerge,
+    state: &mut automerge::sync::State,
+    msg: automerge::sync::Message,
+) -> Result<(), String> {
+    use automerge::sync::SyncDoc;
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    match catch_unwind(AssertUnwindSafe(|| doc.receive_sync_message(state, msg))) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("Automerge cannot apply it to the document".into()),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct SyncResponse {
     pub v: u32,
@@ -193,5 +403,167 @@ mod tests {
     fn a_minimal_request_parses() {
         let r: SyncRequest = serde_json::from_str(r#"{"v":1,"cursor":null}"#).unwrap();
         assert!(r.push.is_empty() && r.cursor.is_none());
+    }
+
+    fn from_hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// Found by the fuzz target `sync_binary` (fuzz/regressions/sync_binary-unknown-actor.bin):
+    /// a change that decodes, passes `check_request`, and makes Automerge 0.12 panic when it
+    /// is applied (an actor the document does not know). Stored, it would have made the
+    /// document unloadable on the server and crashed every phone it reached.
+    #[test]
+    fn a_change_automerge_panics_on_is_an_error() {
+        let mut change = from_hex(concat!(
+            "856f4a83a2e433b001a701007761746368090909090909090909feffff1f0909090101000000080106",
+            "020615603401420456055707700200057f00000500057f05000575046b696e6406736368656d610763",
+            "6f6e73656e740d636f6e73756c746174696f6e7309656d657267656e63ad20e4b880e9838e32303236",
+            "2d31312d3238e5a489e30909010100000008010602061500040801020205151b344142055609572970",
+            "00856f4a83a2e40233b0010500a7",
+        ));
+        // With its checksum made right (the fuzz target `sync_binary` does the same), so
+        // that it passes `check_request`.
+        let hash = automerge::Change::try_from(change.as_slice())
+            .unwrap()
+            .hash();
+        change[4..8].copy_from_slice(&hash.0[..4]);
+        let req = SyncRequest {
+            v: PROTOCOL_VERSION,
+            push: vec![DocPush {
+                doc: "doc-1".into(),
+                create: None,
+                changes: vec![Bytes(change.clone())],
+            }],
+            ..Default::default()
+        };
+        let checked = check_request(req).unwrap();
+        assert_eq!(checked.push[0].changes.len(), 1);
+        let c = automerge::Change::try_from(change.as_slice()).unwrap();
+        let mut doc = automerge::Automerge::new();
+        assert!(apply_untrusted(&mut doc, vec![c]).is_err());
+    }
+
+    #[test]
+    fn good_changes_and_messages_apply() {
+        use automerge::sync::SyncDoc;
+        let mut a = automerge::Automerge::new();
+        let mut tx = a.transaction();
+        crate::doc::init(&mut tx, &DocKind::Person).unwrap();
+        tx.commit();
+        let mut b = automerge::Automerge::new();
+        apply_untrusted(&mut b, a.get_changes(&[])).unwrap();
+        assert_eq!(a.get_heads(), b.get_heads());
+        let msg = a
+            .generate_sync_message(&mut automerge::sync::State::new())
+            .unwrap();
+        receive_untrusted(&mut b, &mut automerge::sync::State::new(), msg).unwrap();
+    }
+
+    fn a_real_change() -> Vec<u8> {
+        let mut d = automerge::Automerge::new();
+        let mut tx = d.transaction();
+        crate::doc::init(&mut tx, &DocKind::Person).unwrap();
+        tx.commit();
+        d.get_changes(&[])[0].raw_bytes().to_vec()
+    }
+
+    fn push(changes: Vec<Vec<u8>>) -> SyncRequest {
+        SyncRequest {
+            v: PROTOCOL_VERSION,
+            push: vec![DocPush {
+                doc: "doc-1".into(),
+                create: None,
+                changes: changes.into_iter().map(Bytes).collect(),
+            }],
+            ..Default::default()
+        }
+    }
+
+    /// Found by the fuzz target `sync_request`
+    /// (fuzz/regressions/sync_request-wrong-checksum-breaks-snapshot.json): a change whose
+    /// checksum does not match decodes and applies, but the document saved with it no
+    /// longer loads (the server's compaction) and a phone's `load_incremental` refuses it.
+    #[test]
+    fn a_change_with_a_wrong_checksum_is_refused() {
+        let good = a_real_change();
+        assert!(check_request(push(vec![good.clone()])).is_ok());
+        let mut bad = good.clone();
+        bad[4] ^= 1;
+        let err = check_request(push(vec![bad])).unwrap_err();
+        assert!(
+            matches!(&err, RequestError::Bad(m) if m.contains("checksum")),
+            "{err:?}"
+        );
+    }
+
+    /// Found by the fuzz target `sync_binary`
+    /// (fuzz/regressions/sync_binary-bloom-filter-without-bits.bin): a sync message whose
+    /// Bloom filter has entries but no bits decodes, and Automerge 0.12 divides by zero
+    /// when it answers it. Too many probes would make it allocate gigabytes.
+    #[test]
+    fn a_sync_message_with_a_broken_bloom_filter_is_refused() {
+        let msg = from_hex(concat!(
+            "4201195feee93016f4f023b9801320c8da4b1de485c70e3a4bfffefffb0239f1c5b40001000602",
+            "00000000000000000000c5b400010084",
+        ));
+        let m = automerge::sync::Message::decode(&msg).unwrap();
+        assert!(!m.have.is_empty());
+        let req = SyncRequest {
+            v: PROTOCOL_VERSION,
+            fallback: vec![FallbackMsg {
+                doc: "doc-1".into(),
+                msg: Bytes(msg),
+            }],
+            ..Default::default()
+        };
+        let err = check_request(req).unwrap_err();
+        assert!(
+            matches!(&err, RequestError::Bad(m) if m.contains("Bloom")),
+            "{err:?}"
+        );
+        assert_eq!(
+            bloom_problem(&[1, 10, 0xff, 0xff, 0xff, 0xff, 0x0f, 0]),
+            Some("a Bloom filter with too many probes")
+        );
+        assert_eq!(bloom_problem(&[]), None);
+        assert_eq!(bloom_problem(&[1, 10, 7, 0, 0]), None);
+    }
+
+    /// Found by the fuzz target `sync_binary`
+    /// (fuzz/regressions/sync_binary-non-canonical-change-breaks-snapshot.bin): two changes
+    /// with right checksums that apply, but one is not encoded as Automerge encodes it;
+    /// saved in a document it gets another hash, and the saved document no longer loads
+    /// (mismatching heads): the server's snapshot would have broken the document.
+    #[test]
+    fn a_change_not_in_canonical_encoding_is_refused() {
+        let mut changes = vec![
+            from_hex(concat!(
+                "856f4a83a2e433b001a7010010090909090909090909090909090909090101000000080106020615",
+                "603401420456055707700200057f00000500057f05000575046b696e6406736368656d6107636f6e",
+                "73656e740d6f636e73756c746174696f6e7309656d657267656e637908636f6e74616374730a6576",
+                "61636c6174696f6e09666f6c6c6f777570730770726f66696c65067669736974730577617463680b",
+                "020109007e62140900706572736f6e010b00",
+            )),
+            from_hex(concat!(
+                "856f4a83195feee901a40101a2e433b0828fffdaba9a2a7554adecdce20cedec33274cb13ced73de",
+                "4d58267f1009090909090909090909090909090909020c0000000801020205151b34014205560957",
+                "29700205007e090a030d7b046e616d650276320464617465046e6f7465076f7574636f6d65057e01",
+                "0003017bd60100a601f60136e794b0e4b8ad20e4b880e9838e323032362d31312d3238e5a489e382",
+                "8fe3828ae381aae381976d65740500",
+            )),
+        ];
+        for c in &mut changes {
+            let hash = automerge::Change::try_from(c.as_slice()).unwrap().hash();
+            c[4..8].copy_from_slice(&hash.0[..4]);
+        }
+        let err = check_request(push(changes)).unwrap_err();
+        assert!(
+            matches!(&err, RequestError::Bad(m) if m.contains("canonical")),
+            "{err:?}"
+        );
     }
 }

@@ -1,0 +1,125 @@
+//! What several fuzz targets share: the steps production runs after decoding, so a target
+//! goes as deep as the server or the app would with the same bytes.
+
+use automerge::sync::{State, SyncDoc};
+use automerge::{Automerge, Change};
+use shared::codes::DocKind;
+use shared::model::{ActivityLog, Person, Salon, SupportMap};
+use shared::sync::{CheckedRequest, apply_untrusted, receive_untrusted};
+use std::sync::Once;
+
+/// The server unwinds on a panic, and catches Automerge's panics where it applies
+/// changes from outside (`shared::sync::apply_untrusted`). libfuzzer-sys aborts on every
+/// panic, caught or not; server targets call this first, so that a panic inside Automerge
+/// unwinds as it would on the server: caught where the server catches it, a crash (the
+/// harness's own `catch_unwind` aborts) anywhere else. Every other panic aborts at once.
+/// `MIMAMORI_FUZZ_VERBOSE=1` prints the caught ones too.
+pub fn unwind_like_the_server() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let verbose = std::env::var_os("MIMAMORI_FUZZ_VERBOSE").is_some();
+        let abort_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let in_automerge = info
+                .location()
+                .is_some_and(|l| l.file().contains("/automerge-"));
+            if !in_automerge {
+                abort_hook(info);
+            } else if verbose {
+                eprintln!("automerge panicked (caught where the server catches it): {info}");
+            }
+        }));
+    });
+}
+
+thread_local! {
+    /// The document the server holds: a person document with a visit (see examples/make_seeds.rs).
+    static STORED: Automerge = stored_person();
+}
+
+fn stored_person() -> Automerge {
+    use automerge::transaction::Transactable;
+    let mut d = Automerge::new().with_actor(automerge::ActorId::from(&[5u8; 16][..]));
+    let mut tx = d.transaction();
+    shared::doc::init(&mut tx, &DocKind::Person).expect("init");
+    tx.commit();
+    let mut tx = d.transaction();
+    shared::crdt::write(
+        &mut tx,
+        &["profile", "name"],
+        &serde_json::json!("山田 花子"),
+    )
+    .expect("write");
+    shared::crdt::write(
+        &mut tx,
+        &["visits", "v1"],
+        &serde_json::json!({"date": "2026-11-20", "outcome": "met"}),
+    )
+    .expect("write");
+    let _ = tx.put(automerge::ROOT, "x", 1);
+    tx.commit();
+    d
+}
+
+/// What the server does after `check_request` accepts a request (`server::sync::write`,
+/// `store::Stored::load`, `projection`): each push applied to the stored document
+/// (refused if that fails), each sync message received by the stored document and
+/// answered; then the document read as every record type, and compacted (saved and
+/// loaded again, as the projection does).
+pub fn server_after_check(checked: CheckedRequest) {
+    for p in &checked.push {
+        let mut doc = STORED.with(Automerge::clone);
+        let changes: Vec<Change> = p
+            .changes
+            .iter()
+            .map(|(hash, bytes)| {
+                let c = Change::try_from(bytes.as_slice())
+                    .expect("check_request let through a change that does not decode");
+                assert_eq!(&c.hash().to_string(), hash, "hash changed on re-decoding");
+                c
+            })
+            .collect();
+        if apply_untrusted(&mut doc, changes).is_ok() {
+            read_all(&doc);
+            compact(&doc);
+        }
+    }
+    for (_, msg) in checked.fallback {
+        let mut doc = STORED.with(Automerge::clone);
+        let mut state = State::new();
+        if receive_untrusted(&mut doc, &mut state, msg).is_ok() {
+            let _ = doc.generate_sync_message(&mut state);
+            read_all(&doc);
+            compact(&doc);
+        }
+    }
+}
+
+/// The projection's compaction: a document that loaded must save and load again, whole.
+pub fn compact(doc: &Automerge) {
+    let saved = doc.save();
+    let again = Automerge::load(&saved).expect("a document saved and loaded again");
+    assert_eq!(again.get_heads(), doc.get_heads());
+}
+
+/// Reads a document the way both sides do: its kind, and the whole document as each
+/// record type (a document of the wrong shape must be an error, never a panic).
+pub fn read_all(doc: &Automerge) {
+    let _ = shared::doc::kind_of(doc);
+    let _ = shared::crdt::read_doc(doc);
+    let _ = shared::doc::read::<Person, _>(doc);
+    let _ = shared::doc::read::<Salon, _>(doc);
+    let _ = shared::doc::read::<SupportMap, _>(doc);
+    let _ = shared::doc::read::<ActivityLog, _>(doc);
+}
+
+/// The kinds a document may be said to be.
+pub fn kind(b: u8) -> DocKind {
+    match b % 5 {
+        0 => DocKind::Person,
+        1 => DocKind::Salon,
+        2 => DocKind::Map,
+        3 => DocKind::Activity,
+        _ => DocKind::Other("x".into()),
+    }
+}
