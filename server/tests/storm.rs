@@ -241,7 +241,35 @@ async fn storm(backend: &str, phones: usize, seed: u64) {
     }
     let storm = t0.elapsed();
     let hwm = srv.vm_hwm_kib();
+
+    // Afterwards every phone catches up (one more sync, a few at a time) and holds what the
+    // database holds, for every document it has.
+    let gate = Arc::new(tokio::sync::Semaphore::new(16));
+    let mut set = tokio::task::JoinSet::new();
+    for mut d in devices {
+        let gate = gate.clone();
+        set.spawn(async move {
+            let _permit = gate.acquire().await.unwrap();
+            d.sync().await;
+            d
+        });
+    }
+    let mut devices = Vec::with_capacity(phones);
+    while let Some(r) = set.join_next().await {
+        devices.push(r.expect("a phone failed to catch up"));
+    }
     srv.kill9();
+    let mut want = std::collections::BTreeMap::new();
+    for p in &people {
+        want.insert(p.clone(), db_heads(&pool, p).await);
+    }
+    for d in &devices {
+        for id in d.replica.ids() {
+            if let Some(w) = want.get(id) {
+                assert_eq!(&d.heads_of(id), w, "{backend}: a phone's {id} differs");
+            }
+        }
+    }
 
     for d in &devices {
         assert_eq!(

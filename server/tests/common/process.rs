@@ -26,6 +26,8 @@ pub struct ServerProcess {
     pub base: String,
     /// Extra environment for every start (e.g. a smaller pool).
     pub env: Vec<(String, String)>,
+    /// Where its standard error goes (removed with it).
+    log: std::path::PathBuf,
 }
 
 impl ServerProcess {
@@ -46,6 +48,10 @@ impl ServerProcess {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            log: std::env::temp_dir().join(format!(
+                "mimamori-server-{}.log",
+                uuid::Uuid::new_v4().simple()
+            )),
         };
         p.launch().await;
         p
@@ -60,6 +66,7 @@ impl ServerProcess {
             .timeout(Duration::from_secs(2))
             .build()
             .unwrap();
+        let mut why = String::new();
         for _attempt in 0..3 {
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_server"));
             cmd.env("DATABASE_URL", &self.url)
@@ -69,19 +76,29 @@ impl ServerProcess {
                     "RUST_LOG",
                     std::env::var("MIMAMORI_SERVER_LOG").unwrap_or_else(|_| "error".into()),
                 )
-                .stdout(Stdio::null())
-                .stderr(if std::env::var("MIMAMORI_SERVER_LOG").is_ok() {
-                    Stdio::inherit()
-                } else {
-                    Stdio::null()
-                });
+                .stdout(Stdio::null());
+            // Its errors go to a file, shown should it fail to start
+            // (MIMAMORI_SERVER_LOG=info shows everything as it happens).
+            if std::env::var("MIMAMORI_SERVER_LOG").is_ok() {
+                cmd.stderr(Stdio::inherit());
+            } else {
+                let log = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.log)
+                    .expect("the server's log file");
+                cmd.stderr(log);
+            }
             for (k, v) in &self.env {
                 cmd.env(k, v);
             }
             let mut child = cmd.spawn().expect("start the server binary");
-            for _ in 0..400 {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break; // it exited (port taken?): try again below
+            let until = std::time::Instant::now() + Duration::from_secs(30);
+            let mut exited = None;
+            while std::time::Instant::now() < until {
+                if let Ok(Some(status)) = child.try_wait() {
+                    exited = Some(status); // port taken since it was chosen? Try another.
+                    break;
                 }
                 if http
                     .get(format!("{}/healthz", self.base))
@@ -96,11 +113,21 @@ impl ServerProcess {
             }
             let _ = child.kill();
             let _ = child.wait();
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: String = log.lines().rev().take(10).collect::<Vec<_>>().join("\n");
+            why = format!(
+                "port {}: {}; its last log lines (newest first):\n{tail}",
+                self.port,
+                match exited {
+                    Some(s) => format!("it exited ({s})"),
+                    None => "no answer from /healthz in 30 s".into(),
+                }
+            );
             self.port = free_port();
             self.base = format!("http://127.0.0.1:{}", self.port);
         }
         panic!(
-            "the server did not start on {}",
+            "the server did not start on {}: {why}",
             server::db::redact(&self.url)
         );
     }
@@ -158,6 +185,7 @@ impl super::TestServer {
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         self.kill9();
+        let _ = std::fs::remove_file(&self.log);
     }
 }
 
