@@ -1086,6 +1086,11 @@ async fn run_case(backend: &'static str, seed: u64, size: &Size) {
     .unwrap();
     assert_eq!(dupes, 0, "seed {seed}: a change is stored twice");
     let _ = std::fs::remove_dir_all(&work);
+    // The servers' tasks live on; their connections must not (PostgreSQL's limit).
+    s.db.close().await;
+    for (old, _) in &retired {
+        old.db.close().await;
+    }
     drop(retired);
     let total: usize = sims.iter().map(|x| x.made.len()).sum();
     log.push(format!("ok: {total} changes, {} documents", all.len()));
