@@ -2,8 +2,10 @@
 //! - the server: a stored snapshot with `Automerge::load` (`store::Stored::load`);
 //! - the app: stored or received chunks with `load_incremental`, through
 //!   `shared::client::LocalDoc::restore` (chunks from IndexedDB);
+//!
 //! then the document read as every record type (`shared::doc::read`), saved and loaded
 //! again (the server compacts documents into snapshots; the app compacts its storage).
+//!
 //! The input is split into chunks at the 4 bytes `MMFZ`.
 #![no_main]
 

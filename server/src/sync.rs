@@ -201,6 +201,39 @@ async fn check_access(
     })
 }
 
+/// Every pushed change must apply to the document as stored: a change that decodes but
+/// that Automerge refuses or panics on (fuzz target `sync_binary`, docs/fuzzing.md) is
+/// refused (400) before it is stored, where it would break every later load of the
+/// document. Done before the write transaction, so that the organisation's sequence is
+/// not held while documents load.
+async fn check_applies(st: &AppState, pushes: &[Push], creates: &[(String, NewDoc)]) -> Result<()> {
+    let mut conn = None;
+    for p in pushes.iter().filter(|p| !p.changes.is_empty()) {
+        let mut am = if creates.iter().any(|(id, _)| *id == p.doc) {
+            automerge::Automerge::new()
+        } else {
+            let conn = match &mut conn {
+                Some(c) => c,
+                None => conn.insert(st.db.acquire().await?),
+            };
+            store::stored(conn, &p.doc).await?.load()?
+        };
+        let decoded = p
+            .changes
+            .iter()
+            .map(|(_, b)| Change::try_from(b.as_slice()))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::bad(e.to_string()))?;
+        apply_untrusted(&mut am, decoded).map_err(|e| {
+            Error::bad(format!(
+                "the changes for document {} cannot be applied: {e}",
+                p.doc
+            ))
+        })?;
+    }
+    Ok(())
+}
+
 /// Stores pushed changes and reconciliation messages in one transaction.
 async fn write(
     st: &AppState,
@@ -210,6 +243,7 @@ async fn write(
     creates: &[(String, NewDoc)],
     fallback: Vec<(String, Message)>,
 ) -> Result<Vec<FallbackMsg>> {
+    check_applies(st, pushes, creates).await?;
     let mut tx = st.db.begin().await?;
     let base = store::lock_seq(&mut tx, &c.org_id).await?;
     let mut next = base + 1;
@@ -244,24 +278,6 @@ async fn write(
         .await?;
     }
     for p in pushes {
-        // Every pushed change must apply to the document as stored: a change that decodes
-        // but that Automerge refuses or panics on (fuzz target `sync_binary`) is refused
-        // here, before it is stored where it would break every later load of the document.
-        if !p.changes.is_empty() {
-            let mut am = store::stored(&mut tx, &p.doc).await?.load()?;
-            let decoded = p
-                .changes
-                .iter()
-                .map(|(_, b)| Change::try_from(b.as_slice()))
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(|e| Error::bad(e.to_string()))?;
-            apply_untrusted(&mut am, decoded).map_err(|e| {
-                Error::bad(format!(
-                    "the changes for document {} cannot be applied: {e}",
-                    p.doc
-                ))
-            })?;
-        }
         let changes: Vec<(String, &[u8])> = p
             .changes
             .iter()
