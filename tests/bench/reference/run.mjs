@@ -6,7 +6,7 @@
 //   --offline-changes 30 --seconds S --concurrency C --out FILE
 
 import { spawn } from "node:child_process";
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -25,7 +25,7 @@ const serverEntry = path.join(root, "node_modules/@automerge/automerge-repo-sync
 
 // ---------- arguments ----------
 function parseArgs(argv) {
-  const o = { devices: 10, docs: 200, offlineDocs: 20, offlineChanges: 30, seconds: 10, concurrency: 4, out: null, warmup: false };
+  const o = { devices: 10, docs: 200, offlineDocs: 20, offlineChanges: 30, seconds: 10, concurrency: 4, out: null, warmup: false, prefillServer: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => {
@@ -42,6 +42,7 @@ function parseArgs(argv) {
       case "--concurrency": o.concurrency = parseInt(v(), 10); break;
       case "--out": o.out = v(); break;
       case "--warmup": o.warmup = true; break;
+      case "--prefill-server": o.prefillServer = true; break;
       default: throw new Error(`unknown argument ${a}`);
     }
   }
@@ -208,22 +209,40 @@ async function main() {
   let server = null;
   const out = { impl: IMPL, devices: o.devices, docs_per_device: o.docs };
   try {
+    // all districts' documents are created before anything connects: a client whose event
+    // loop is busy for 5-10 s misses the server's keep-alive ping and is cut off
+    let t = performance.now();
+    const districtDocs = Array.from({ length: districts }, (_, k) => seedDistrict(k, o.docs));
+    log(`[reference] created ${districts * o.docs} documents in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    if (o.prefillServer) {
+      // --prefill-server: write the documents into DATA_DIR in the server's storage layout
+      // (NodeFSStorageAdapter: <id[0:2]>/<id[2:]>/snapshot/<hash>) before it starts
+      for (const docs of districtDocs) {
+        for (const [id, bytes] of docs) {
+          const doc = A.load(bytes);
+          const name = createHash("sha256").update(A.getHeads(doc).sort().join(",")).digest("hex");
+          A.free(doc);
+          const dir = path.join(tmp, "data", id.slice(0, 2), id.slice(2), "snapshot");
+          fs.mkdirSync(dir, { recursive: true });
+          fs.writeFileSync(path.join(dir, name), bytes);
+        }
+      }
+    }
     server = await startServer(tmp, port);
     serverChild = server;
     const rssIdle = procStatus(server.pid);
     log(`[reference] ${IMPL} pid ${server.pid} on ${url}, DATA_DIR in ${tmp}; ${o.devices} devices in ${districts} districts of ${o.docs} documents`);
 
-    // --- set-up: seed each district through its seeding repo, then pre-fill the devices ---
-    let t = performance.now();
+    // --- set-up: seed each district through its seeding repo, then pre-fill the devices.
+    // With --prefill-server the seeding repo instead asks the server for the documents it
+    // already has on disk (`request` messages), so the server holds them all in memory as
+    // after seeding, without the storage adapter's quadratic save cache ---
+    t = performance.now();
     const devices = [];
     const seeders = [];
-    // create every district's documents before connecting anything: a client whose event
-    // loop is busy for 5-10 s misses the server's keep-alive ping and is cut off
-    const districtDocs = Array.from({ length: districts }, (_, k) => seedDistrict(k, o.docs));
-    log(`[reference] created ${districts * o.docs} documents in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     let seedRetries = 0;
     await pool(Array.from({ length: districts }, (_, k) => k), 2, async (k) => {
-      const docs = districtDocs[k];
+      const docs = o.prefillServer ? new Map([...districtDocs[k].keys()].map((id) => [id, null])) : districtDocs[k];
       const seeder = new Device({ peerId: `seed-${k}`, storageId: randomUUID(), docs });
       // a seeding session the server cuts off is tried again, as a Repo would reconnect
       for (let attempt = 1; ; attempt++) {
@@ -238,6 +257,18 @@ async function main() {
       }
       seeders[k] = seeder;
     });
+    if (o.prefillServer) {
+      for (let k = 0; k < districts; k++) {
+        for (const [id, bytes] of districtDocs[k]) {
+          const a = A.load(bytes), b = A.load(seeders[k].docs.get(id));
+          const same = headsEqual(A.getHeads(a), A.getHeads(b));
+          A.free(a);
+          A.free(b);
+          if (!same) throw new Error(`--prefill-server: document ${id} came back from the server with other heads`);
+        }
+      }
+      notes.push("set-up with --prefill-server: the documents were written into the server's DATA_DIR before it started, then each district's seeding repo fetched them from the server (so the server holds them in memory, but its storage adapter's cache of saved chunks is empty, unlike after seeding over the network)");
+    }
     if (seedRetries) notes.push(`set-up: ${seedRetries} seeding sessions were cut off by the server and tried again`);
     for (let k = 0; k < districts; k++) {
       const seeder = seeders[k];
@@ -419,7 +450,7 @@ async function main() {
     out.server_rss_now_bytes = st.rss;
     out.server_rss_idle_bytes = rssIdle.rss;
     out.server_rss_after_setup_bytes = rssAfterSetup.rss;
-    out.setup = { districts, seed_seconds: round(seedMs / 1000), first_sync_seconds: round(warmMs / 1000), devices_resident: resident, device_storage: "pre-filled: a copy of the district's seeding repo's saved documents (Automerge.save) and of its stored sync states with the server (encodeSyncState)" + (o.warmup ? ", then one unmeasured sync per device" : "") };
+    out.setup = { districts, prefill_server: o.prefillServer, seed_seconds: round(seedMs / 1000), first_sync_seconds: round(warmMs / 1000), devices_resident: resident, device_storage: "pre-filled: a copy of the district's seeding repo's saved documents (Automerge.save) and of its stored sync states with the server (encodeSyncState)" + (o.warmup ? ", then one unmeasured sync per device" : "") };
     log(`[reference] server RSS: peak ${(st.hwm / 2 ** 20).toFixed(1)} MiB, now ${(st.rss / 2 ** 20).toFixed(1)} MiB (idle at start ${(rssIdle.rss / 2 ** 20).toFixed(1)} MiB)`);
 
     notes.push(
@@ -436,7 +467,7 @@ async function main() {
       "server_rss_bytes is VmHWM over the whole run, set-up included; the server's NodeFSStorageAdapter also keeps every chunk it ever saved in an in-memory cache and scans all cached keys on every document load (loadRange), so seeding many documents is quadratic (about 15 minutes for 20,000 documents here) and RSS grows with everything written",
       "the server pings every client every 5 s and cuts off one whose pong has not been read by the next ping: when the server is backlogged by more than that, sessions are cut off (set-up retries them; a measured session that is cut off counts in noop.failed)",
       "devices start with a stored sync state for every document (shared heads); a real Repo saves sync states throttled per peer storage id (100 ms, not per document), so it mostly has none and sends about 11 B less per document message (checked with check-repo.mjs: a real Repo's no-op sync of 200 documents is the same 402 messages)",
-      "Automerge's sync protocol occasionally needs an extra exchange for a document (round_trips 4 instead of 3 in some runs: the changes of one document went in two messages)",
+      "Automerge's sync protocol sometimes needs an extra exchange for a document (round_trips 4 instead of 3 in some runs: the changes of one document went in two messages; likely a false positive of the server's Bloom filter, which covers the document's whole history for a new peer id)",
     );
   } finally {
     if (server) {
