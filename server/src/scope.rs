@@ -38,6 +38,66 @@ pub async fn scope(
     user: &str,
     grants: &[Membership],
 ) -> sqlx::Result<Scope> {
+    scope_of(e, org, user, grants, None).await
+}
+
+/// The part of the scope among `docs`: what [`scope`] says of each of them, without
+/// reading the rest. A district's or the organisation's scope can hold thousands of
+/// documents; a sync asks only about the documents it pushes or that changed, so that its
+/// cost follows what changed, not what is in scope (DESIGN.md §7, growth).
+pub async fn scope_within(
+    e: &mut AnyConnection,
+    org: &str,
+    user: &str,
+    grants: &[Membership],
+    docs: &[String],
+) -> sqlx::Result<Scope> {
+    let mut out = Scope::new();
+    // Bounded lists of bind parameters, well under either database's limit.
+    for part in docs.chunks(500) {
+        out.extend(scope_of(e, org, user, grants, Some(part)).await?);
+    }
+    Ok(out)
+}
+
+/// Whether the scope of `grants` may be large: a district's or the whole organisation's
+/// documents, rather than a volunteer's assignments or a salon.
+pub fn is_wide(grants: &[Membership]) -> bool {
+    grants.iter().any(|g| {
+        g.org_wide()
+            || (matches!(g.role, Role::Staff | Role::Admin | Role::Minsei) && g.district.is_some())
+    })
+}
+
+/// `AND <col> IN ($n, …)` for `only`, numbered from `$first`; nothing when `only` is None.
+pub(crate) fn only_clause(col: &str, first: usize, only: Option<&[String]>) -> String {
+    match only {
+        None => String::new(),
+        Some([]) => format!(" AND {col} IN (NULL)"),
+        Some(ids) => {
+            let marks: Vec<String> = (0..ids.len()).map(|i| format!("${}", first + i)).collect();
+            format!(" AND {col} IN ({})", marks.join(", "))
+        }
+    }
+}
+
+pub(crate) fn bind_only<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    only: Option<&[String]>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for id in only.unwrap_or_default() {
+        q = q.bind(id.clone());
+    }
+    q
+}
+
+async fn scope_of(
+    e: &mut AnyConnection,
+    org: &str,
+    user: &str,
+    grants: &[Membership],
+    only: Option<&[String]>,
+) -> sqlx::Result<Scope> {
     let mut out = Scope::new();
     let mut add = |rows: Vec<sqlx::any::AnyRow>, can_edit: bool| {
         for r in rows {
@@ -54,8 +114,11 @@ pub async fn scope(
     };
     let org_wide: Vec<&Membership> = grants.iter().filter(|g| g.org_wide()).collect();
     if !org_wide.is_empty() {
-        let rows = sqlx::query("SELECT id, kind FROM documents WHERE org_id = $1")
-            .bind(org.to_string())
+        let sql = format!(
+            "SELECT id, kind FROM documents WHERE org_id = $1{}",
+            only_clause("id", 2, only)
+        );
+        let rows = bind_only(sqlx::query(&sql).bind(org.to_string()), only)
             .fetch_all(&mut *e)
             .await?;
         let can_edit = org_wide.iter().any(|g| g.can_edit);
@@ -80,22 +143,27 @@ pub async fn scope(
                          (SELECT s.district_id FROM salons s WHERE s.id = doc.salon_id)) \
                      JOIN districts top ON top.id = $2 \
                      WHERE doc.org_id = $1 AND doc.kind IN {kinds} \
-                       AND substr(sub.path, 1, length(top.path)) = top.path"
+                       AND substr(sub.path, 1, length(top.path)) = top.path{}",
+                    only_clause("doc.id", 3, only)
                 );
-                let rows = sqlx::query(&sql)
-                    .bind(org.to_string())
-                    .bind(d.clone())
-                    .fetch_all(&mut *e)
-                    .await?;
+                let rows = bind_only(
+                    sqlx::query(&sql).bind(org.to_string()).bind(d.clone()),
+                    only,
+                )
+                .fetch_all(&mut *e)
+                .await?;
                 add(rows, g.can_edit);
             }
             (Role::SalonLeader | Role::SalonHelper | Role::Staff | Role::Admin, _, Some(s)) => {
-                let rows = sqlx::query(
+                let sql = format!(
                     "SELECT doc.id, doc.kind FROM documents doc JOIN salons s ON s.doc_id = doc.id \
-                     WHERE doc.org_id = $1 AND s.id = $2",
+                     WHERE doc.org_id = $1 AND s.id = $2{}",
+                    only_clause("doc.id", 3, only)
+                );
+                let rows = bind_only(
+                    sqlx::query(&sql).bind(org.to_string()).bind(s.clone()),
+                    only,
                 )
-                .bind(org.to_string())
-                .bind(s.clone())
                 .fetch_all(&mut *e)
                 .await?;
                 add(rows, g.can_edit);
@@ -108,21 +176,33 @@ pub async fn scope(
         .filter(|g| g.role == Role::Volunteer)
         .collect();
     if !volunteer.is_empty() {
-        let rows = sqlx::query(
+        let sql = format!(
             "SELECT doc.id, doc.kind, a.can_edit FROM assignments a JOIN documents doc ON doc.id = a.doc_id \
-             WHERE a.user_id = $1 AND doc.org_id = $2 AND doc.kind = 'person'",
+             WHERE a.user_id = $1 AND doc.org_id = $2 AND doc.kind = 'person'{}",
+            only_clause("doc.id", 3, only)
+        );
+        let rows = bind_only(
+            sqlx::query(&sql)
+                .bind(user.to_string())
+                .bind(org.to_string()),
+            only,
         )
-        .bind(user.to_string())
-        .bind(org.to_string())
         .fetch_all(&mut *e)
         .await?;
         add(rows, volunteer.iter().any(|g| g.can_edit));
     }
-    let rows = sqlx::query("SELECT id, kind FROM documents WHERE owner_id = $1 AND org_id = $2")
-        .bind(user.to_string())
-        .bind(org.to_string())
-        .fetch_all(&mut *e)
-        .await?;
+    let sql = format!(
+        "SELECT id, kind FROM documents WHERE owner_id = $1 AND org_id = $2{}",
+        only_clause("id", 3, only)
+    );
+    let rows = bind_only(
+        sqlx::query(&sql)
+            .bind(user.to_string())
+            .bind(org.to_string()),
+        only,
+    )
+    .fetch_all(&mut *e)
+    .await?;
     add(rows, true);
     Ok(out)
 }
@@ -130,6 +210,16 @@ pub async fn scope(
 pub async fn of_caller(db: &crate::db::Db, c: &Caller) -> sqlx::Result<Scope> {
     let mut conn = db.acquire().await?;
     scope(&mut conn, &c.org_id, &c.user_id, &c.grants).await
+}
+
+/// [`scope_within`] for the caller.
+pub async fn of_caller_within(
+    db: &crate::db::Db,
+    c: &Caller,
+    docs: &[String],
+) -> sqlx::Result<Scope> {
+    let mut conn = db.acquire().await?;
+    scope_within(&mut conn, &c.org_id, &c.user_id, &c.grants, docs).await
 }
 
 /// Whether `c` may create a document placed at `p`; returns the checked placement

@@ -88,7 +88,13 @@ pub async fn handler(
 
     let mut replies = Vec::new();
     if !pushes.is_empty() || !fallback.is_empty() {
-        let sc = scope::of_caller(&st.db, &caller).await?;
+        // Only the documents of this request are looked up: a push costs what it carries.
+        let named: Vec<String> = pushes
+            .iter()
+            .map(|p| p.doc.clone())
+            .chain(fallback.iter().map(|(d, _)| d.clone()))
+            .collect();
+        let sc = scope::of_caller_within(&st.db, &caller, &named).await?;
         let creates = check_access(&st, &caller, &sc, &pushes, &fallback).await?;
         replies = write(&st, &caller, &sc, &pushes, &creates, fallback).await?;
         st.projector.notify_one();
@@ -385,6 +391,69 @@ async fn scope_now(st: &AppState, c: &Caller) -> Result<Scope> {
     Ok(scope::scope(&mut conn, &c.org_id, &c.user_id, &grants).await?)
 }
 
+/// The caller's scope as far as one answer needs it. A small scope (a volunteer's people,
+/// a salon) is read whole. A wide one (a district's, the organisation's: thousands of
+/// documents) is asked only about the documents that changed after the cursor, so that
+/// catching up costs what changed, not what is in scope (DESIGN.md §7, growth; measured by
+/// `cargo xtask bench`).
+/// Grants are read again after the organisation's counter (not taken from the caller):
+/// a grant given in between comes with scope events numbered up to the counter, which a
+/// stale scope would skip for good.
+struct PullScope {
+    grants: Vec<auth::Membership>,
+    known: Scope,
+    /// For a wide scope, the documents already asked about.
+    asked: Option<BTreeSet<String>>,
+}
+
+impl PullScope {
+    async fn new(st: &AppState, c: &Caller) -> Result<PullScope> {
+        let mut conn = st.db.acquire().await?;
+        let grants = auth::grants(&mut *conn, &c.user_id).await?;
+        if scope::is_wide(&grants) {
+            return Ok(PullScope {
+                grants,
+                known: Scope::new(),
+                asked: Some(BTreeSet::new()),
+            });
+        }
+        let known = scope::scope(&mut conn, &c.org_id, &c.user_id, &grants).await?;
+        Ok(PullScope {
+            grants,
+            known,
+            asked: None,
+        })
+    }
+
+    /// The whole scope, when it was read whole.
+    fn whole(&self) -> Option<&Scope> {
+        self.asked.is_none().then_some(&self.known)
+    }
+
+    /// Learns whether each of `docs` is in scope (nothing to do for a whole scope).
+    async fn ask<'a>(
+        &mut self,
+        st: &AppState,
+        c: &Caller,
+        docs: impl Iterator<Item = &'a String>,
+    ) -> Result<()> {
+        let Some(asked) = &mut self.asked else {
+            return Ok(());
+        };
+        let new: Vec<String> = docs
+            .filter(|d| asked.insert((*d).clone()))
+            .cloned()
+            .collect();
+        if !new.is_empty() {
+            let mut conn = st.db.acquire().await?;
+            let sc =
+                scope::scope_within(&mut conn, &c.org_id, &c.user_id, &self.grants, &new).await?;
+            self.known.extend(sc);
+        }
+        Ok(())
+    }
+}
+
 /// Everything in the caller's scope after `cursor`.
 async fn pull(st: &AppState, c: &Caller, cursor: Option<&str>) -> Result<SyncResponse> {
     let row = sqlx::query("SELECT change_seq, directory_version FROM organisations WHERE id = $1")
@@ -437,10 +506,9 @@ async fn pull(st: &AppState, c: &Caller, cursor: Option<&str>) -> Result<SyncRes
         resp.cursor = at(counter, None);
         return Ok(resp);
     }
-    let sc = scope_now(st, c).await?;
-
     if let Some(after) = cur.after {
         // First sync, paged: every document in scope, whole, in id order.
+        let sc = scope_now(st, c).await?;
         let mut budget = 0;
         for id in sc.keys().filter(|k| k.as_str() > after.as_str()) {
             let u = full_state(st, id).await?;
@@ -477,6 +545,8 @@ async fn pull(st: &AppState, c: &Caller, cursor: Option<&str>) -> Result<SyncRes
             )
         })
         .collect();
+    let mut sc = PullScope::new(st, c).await?;
+    sc.ask(st, c, events.iter().map(|e| &e.1)).await?;
     let mut events = events.into_iter().peekable();
     let mut docs: BTreeMap<String, DocUpdate> = BTreeMap::new();
     let mut whole: BTreeSet<String> = BTreeSet::new();
@@ -492,30 +562,23 @@ async fn pull(st: &AppState, c: &Caller, cursor: Option<&str>) -> Result<SyncRes
     let mut sql = String::from(
         "SELECT seq, doc_id, bytes, device_id FROM changes WHERE org_id = $1 AND seq > $2 AND seq <= $3",
     );
-    let only: Vec<&String> = if sc.len() <= SMALL_SCOPE {
-        let marks: Vec<String> = (0..sc.len()).map(|i| format!("${}", i + 5)).collect();
-        // An empty scope: `IN (NULL)` matches nothing.
-        let marks = if marks.is_empty() {
-            "NULL".to_string()
-        } else {
-            marks.join(", ")
-        };
-        sql.push_str(&format!(" AND doc_id IN ({marks})"));
-        sc.keys().collect()
-    } else {
-        Vec::new()
-    };
+    let only: Option<Vec<String>> = sc
+        .whole()
+        .filter(|w| w.len() <= SMALL_SCOPE)
+        .map(|w| w.keys().cloned().collect());
+    sql.push_str(&scope::only_clause("doc_id", 5, only.as_deref()));
     sql.push_str(" ORDER BY seq LIMIT $4");
     'outer: loop {
-        let mut q = sqlx::query(&sql)
+        let q = sqlx::query(&sql)
             .bind(c.org_id.clone())
             .bind(done)
             .bind(counter)
             .bind(BATCH);
-        for id in &only {
-            q = q.bind(id.to_string());
-        }
-        let rows = q.fetch_all(&st.db).await?;
+        let rows = scope::bind_only(q, only.as_deref())
+            .fetch_all(&st.db)
+            .await?;
+        let changed: Vec<String> = rows.iter().map(|r| r.get::<String, _>(1)).collect();
+        sc.ask(st, c, changed.iter()).await?;
         let last_batch = (rows.len() as i64) < BATCH;
         let batch_end = if last_batch {
             counter
@@ -534,14 +597,14 @@ async fn pull(st: &AppState, c: &Caller, cursor: Option<&str>) -> Result<SyncRes
             };
             if next_event == Some(seq) {
                 let (_, doc, entered) = events.next().expect("peeked");
-                if entered && sc.contains_key(&doc) {
+                if entered && sc.known.contains_key(&doc) {
                     removed.remove(&doc);
                     if whole.insert(doc.clone()) {
                         let u = full_state(st, &doc).await?;
                         budget += size(&u);
                         docs.insert(doc, u);
                     }
-                } else if !entered && !sc.contains_key(&doc) {
+                } else if !entered && !sc.known.contains_key(&doc) {
                     docs.remove(&doc);
                     whole.remove(&doc);
                     removed.insert(doc);
@@ -550,7 +613,7 @@ async fn pull(st: &AppState, c: &Caller, cursor: Option<&str>) -> Result<SyncRes
                 let r = rows.next().expect("peeked");
                 let doc: String = r.get(1);
                 let device: Option<String> = r.get(3);
-                if let Some(a) = sc.get(&doc)
+                if let Some(a) = sc.known.get(&doc)
                     && device.as_deref() != Some(c.device_id.as_str())
                     && !whole.contains(&doc)
                 {

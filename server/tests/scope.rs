@@ -329,3 +329,110 @@ async fn a_revoked_device_gets_401_and_the_refusal_is_audited() {
         assert_eq!(s.audits("login_failed").await, 1);
     }
 }
+
+/// A sync asks the scope only about the documents it pushes or that changed
+/// (`scope::scope_within`, so that its cost follows what changed, not a district's size).
+/// For every role, that answer must be exactly the whole scope's, document by document;
+/// and a 民生委員 catching up gets the changes of their district and nothing of another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scope_asked_per_document_agrees_with_the_whole_scope() {
+    use server::{admin, auth, scope};
+    use shared::codes::Role;
+    for backend in backends() {
+        let s = TestServer::start(backend).await;
+        let o = org(&s.db).await;
+        // A second 地区 with a person of its own, made by org-wide staff.
+        let west = admin::create_district(&s.db, &o.id, None, "西地区", "地区", None)
+            .await
+            .unwrap();
+        let mut staff = s.device("staff").await;
+        staff.sync().await;
+        for (p, district) in [
+            ("p-east-1", &o.school),
+            ("p-east-2", &o.other_school),
+            ("p-west", &west),
+        ] {
+            staff
+                .replica
+                .create(
+                    p,
+                    NewDoc {
+                        kind: DocKind::Person,
+                        district: Some(district.clone()),
+                        salon: None,
+                    },
+                )
+                .unwrap();
+        }
+        staff.sync().await;
+        admin::assign(&s.db, &o.users["vol"], "p-east-2")
+            .await
+            .unwrap();
+        // A view-only grant beside an editing one, and a volunteer's view-only assignment.
+        let hash = auth::hash_password(PASSWORD).unwrap();
+        let viewer = admin::create_user(&s.db, &o.id, "viewer", "viewer", &hash)
+            .await
+            .unwrap();
+        admin::set_grant(&s.db, &viewer, &Role::Minsei, Some(&west), None, false)
+            .await
+            .unwrap();
+        admin::grant(&s.db, &viewer, &Role::SalonLeader, None, Some(&o.salon))
+            .await
+            .unwrap();
+
+        let mut conn = s.db.acquire().await.unwrap();
+        let mut all: Vec<String> = sqlx::query_scalar("SELECT id FROM documents")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+        all.push("no-such-document".into());
+        let users: Vec<String> = o.users.values().cloned().chain([viewer.clone()]).collect();
+        for user in &users {
+            let grants = auth::grants(&mut *conn, user).await.unwrap();
+            let whole = scope::scope(&mut conn, &o.id, user, &grants).await.unwrap();
+            let within = scope::scope_within(&mut conn, &o.id, user, &grants, &all)
+                .await
+                .unwrap();
+            assert_eq!(within, whole, "{backend}: {user}, every document asked");
+            for id in &all {
+                let one = scope::scope_within(&mut conn, &o.id, user, &grants, &[id.clone()])
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    one.get(id),
+                    whole.get(id),
+                    "{backend}: {user}, document {id} asked alone"
+                );
+            }
+            let none = scope::scope_within(&mut conn, &o.id, user, &grants, &[])
+                .await
+                .unwrap();
+            assert!(none.is_empty(), "{backend}: asking about nothing");
+        }
+        drop(conn);
+
+        // A 民生委員 of 東地区 catches up: the change in 東 arrives, the one in 西 does not.
+        let mut minsei = s.device("minsei_a").await;
+        minsei.sync().await;
+        assert!(minsei.replica.get("p-west").is_none());
+        for p in ["p-east-1", "p-west"] {
+            staff
+                .replica
+                .edit(p, |tx| {
+                    crdt::write(tx, &["profile"], &json!({"name": format!("name of {p}")}))
+                })
+                .unwrap();
+        }
+        staff.sync().await;
+        let req = minsei.replica.request("test");
+        let Answer::Ok(answer) = minsei.post(&req).await else {
+            panic!("{backend}: the catch-up failed");
+        };
+        let docs: Vec<&str> = answer.docs.iter().map(|d| d.doc.as_str()).collect();
+        assert_eq!(
+            docs,
+            vec!["p-east-1"],
+            "{backend}: only the district's change"
+        );
+    }
+}
