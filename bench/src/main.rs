@@ -531,6 +531,28 @@ async fn noop_phase(
     }))
 }
 
+/// Waits until the server's projection worker has caught up with every stored change (it
+/// also compacts snapshots), so that set-up work does not run under the measurements.
+async fn settle(url: &str) -> anyhow::Result<()> {
+    let pool = server::db::open(url, 1).await?;
+    let t = Instant::now();
+    loop {
+        let behind: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM documents WHERE proj_seq < last_seq")
+                .fetch_one(&pool)
+                .await?;
+        if behind == 0 {
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(600) {
+            bail!("the projection worker is still {behind} documents behind");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    pool.close().await;
+    Ok(())
+}
+
 /// Seeds `n` person documents in `district` through a seeding device; returns the replica
 /// (holding them, synced) and the document ids.
 async fn seed_district(
@@ -652,6 +674,7 @@ async fn run(args: &Args, bdb: &BenchDb) -> anyhow::Result<Value> {
         args.docs,
         t.elapsed().as_secs_f64()
     );
+    settle(&bdb.url).await?;
 
     // First sync of every device (documents received whole, then dropped: the no-op
     // figures depend on the request, which carries only the cursor).
@@ -753,11 +776,25 @@ async fn run(args: &Args, bdb: &BenchDb) -> anyhow::Result<Value> {
     });
     eprintln!("  a day offline: {day}");
 
-    // Growth: the same day's work in districts of different sizes.
-    let mut growth = Vec::new();
+    // Growth: the same day's work in districts of different sizes. Every district is
+    // seeded first; the rounds then take the districts in turn, so that whatever else the
+    // machine is doing falls on all sizes alike.
+    struct Grown {
+        size: usize,
+        writer: String,
+        rep: Replica,
+        ids: Vec<String>,
+        reader: Dev,
+        seed_s: f64,
+        push_ms: Vec<f64>,
+        catch_ms: Vec<f64>,
+        catch_bytes: Vec<f64>,
+        noop_ms: Vec<f64>,
+    }
+    let mut grown = Vec::new();
     for (size, d, wtok, rtok) in &growth_users {
         let t = Instant::now();
-        let (mut wrep, ids) = seed_district(&addrs[0], wtok, d, *size).await?;
+        let (rep, ids) = seed_district(&addrs[0], wtok, d, *size).await?;
         let seed_s = t.elapsed().as_secs_f64();
         let mut reader = Dev {
             token: rtok.clone(),
@@ -768,33 +805,54 @@ async fn run(args: &Args, bdb: &BenchDb) -> anyhow::Result<Value> {
         if docs != *size {
             bail!("the growth reader got {docs} documents, not {size}");
         }
-        let reader_addr = addrs[addrs.len() - 1].clone();
-        let (mut catch_ms, mut noop_ms, mut catch_bytes) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..10 {
-            offline_day(&mut wrep, &ids, OFFLINE_CHANGES, OFFLINE_DOCS)?;
-            replica_sync(&addrs[0], wtok, &mut wrep).await?;
-            let body = serde_json::to_vec(&sync_request(&reader.cursor))?;
-            let w = wire_sync(&reader_addr, &reader.token, &body).await?;
+        grown.push(Grown {
+            size: *size,
+            writer: wtok.clone(),
+            rep,
+            ids,
+            reader,
+            seed_s,
+            push_ms: vec![],
+            catch_ms: vec![],
+            catch_bytes: vec![],
+            noop_ms: vec![],
+        });
+    }
+    settle(&bdb.url).await?;
+    let reader_addr = addrs[addrs.len() - 1].clone();
+    for _ in 0..20 {
+        for g in grown.iter_mut() {
+            offline_day(&mut g.rep, &g.ids, OFFLINE_CHANGES, OFFLINE_DOCS)?;
+            let t = Instant::now();
+            replica_sync(&addrs[0], &g.writer, &mut g.rep).await?;
+            g.push_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            let body = serde_json::to_vec(&sync_request(&g.reader.cursor))?;
+            let w = wire_sync(&reader_addr, &g.reader.token, &body).await?;
             let r: SyncResponse = serde_json::from_slice(&w.body)?;
             let got: usize = r.docs.iter().map(|d| d.chunks.len()).sum();
             if got != OFFLINE_CHANGES {
-                bail!("growth {size}: the reader got {got} chunks");
+                bail!("growth {}: the reader got {got} chunks", g.size);
             }
-            reader.cursor = Some(r.cursor);
-            catch_ms.push(w.ms);
-            catch_bytes.push(w.received as f64);
+            g.reader.cursor = Some(r.cursor);
+            g.catch_ms.push(w.ms);
+            g.catch_bytes.push(w.received as f64);
             for _ in 0..5 {
-                let body = serde_json::to_vec(&sync_request(&reader.cursor))?;
-                noop_ms.push(wire_sync(&reader_addr, &reader.token, &body).await?.ms);
+                let body = serde_json::to_vec(&sync_request(&g.reader.cursor))?;
+                g.noop_ms
+                    .push(wire_sync(&reader_addr, &g.reader.token, &body).await?.ms);
             }
         }
-        let g = json!({
-            "docs": size, "seed_seconds": seed_s,
-            "catchup_ms_p50": median(&mut catch_ms), "catchup_bytes": median(&mut catch_bytes),
-            "noop_ms_p50": median(&mut noop_ms),
+    }
+    let mut growth = Vec::new();
+    for mut g in grown {
+        let j = json!({
+            "docs": g.size, "seed_seconds": g.seed_s,
+            "push_ms_p50": median(&mut g.push_ms),
+            "catchup_ms_p50": median(&mut g.catch_ms), "catchup_bytes": median(&mut g.catch_bytes),
+            "noop_ms_p50": median(&mut g.noop_ms),
         });
-        eprintln!("  growth: {g}");
-        growth.push(g);
+        eprintln!("  growth: {j}");
+        growth.push(j);
     }
 
     let rss: Vec<Value> = procs
