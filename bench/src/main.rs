@@ -40,6 +40,8 @@ const DEVICES_PER_DISTRICT: usize = 10;
 /// The day offline: changes, spread over this many documents.
 const OFFLINE_CHANGES: usize = 30;
 const OFFLINE_DOCS: usize = 20;
+/// `getconf CLK_TCK` on Linux.
+const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
 
 struct Args {
     server_bin: String,
@@ -194,6 +196,21 @@ impl Proc {
 
     fn base(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// CPU time the process has used (user + system), in milliseconds, from /proc.
+    fn cpu_ms(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .map(|x| x.parse().unwrap_or(0))
+            .collect();
+        // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+        let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+        ticks as f64 * 1000.0 / CLOCK_TICKS_PER_SECOND
     }
 
     /// (peak, current) resident memory in bytes, from /proc.
@@ -454,6 +471,7 @@ fn median(v: &mut [f64]) -> f64 {
 
 /// Closed-loop no-op syncs for `seconds`: returns the JSON figures.
 async fn noop_phase(
+    procs: &[Proc],
     bases: &[String],
     devs: &[Dev],
     seconds: f64,
@@ -478,6 +496,7 @@ async fn noop_phase(
     );
     let next = Arc::new(AtomicUsize::new(0));
     let errors = Arc::new(AtomicUsize::new(0));
+    let cpu_before: f64 = procs.iter().map(Proc::cpu_ms).sum();
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -519,6 +538,7 @@ async fn noop_phase(
         lat.extend(r?);
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let cpu: f64 = procs.iter().map(Proc::cpu_ms).sum::<f64>() - cpu_before;
     lat.sort_by(f64::total_cmp);
     let errors = errors.load(Ordering::Relaxed);
     if errors > 0 {
@@ -528,6 +548,7 @@ async fn noop_phase(
         "syncs": lat.len(), "seconds": elapsed, "throughput": lat.len() as f64 / elapsed,
         "p50_ms": percentile(&lat, 0.5), "p99_ms": percentile(&lat, 0.99),
         "concurrency": concurrency, "errors": errors,
+        "server_cpu_ms_per_sync": cpu / lat.len().max(1) as f64,
     }))
 }
 
@@ -724,9 +745,9 @@ async fn run(args: &Args, bdb: &BenchDb) -> anyhow::Result<Value> {
     });
 
     let concurrency = args.concurrency.min(args.devices).max(1);
-    let keepalive = noop_phase(&bases, &devs, args.seconds, concurrency, false).await?;
+    let keepalive = noop_phase(&procs, &bases, &devs, args.seconds, concurrency, false).await?;
     eprintln!("  no-op, kept-alive connections: {keepalive}");
-    let fresh = noop_phase(&bases, &devs, args.seconds, concurrency, true).await?;
+    let fresh = noop_phase(&procs, &bases, &devs, args.seconds, concurrency, true).await?;
     eprintln!("  no-op, a new connection per sync: {fresh}");
 
     // A day offline: a field device of district 0 holds its documents.

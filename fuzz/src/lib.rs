@@ -26,7 +26,10 @@ pub fn unwind_like_the_server() {
             if !in_automerge {
                 abort_hook(info);
             } else if verbose {
-                eprintln!("automerge panicked (caught where the server catches it): {info}");
+                eprintln!(
+                    "automerge panicked (caught where the server catches it): {info}\n{}",
+                    std::backtrace::Backtrace::force_capture()
+                );
             }
         }));
     });

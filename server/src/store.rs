@@ -141,6 +141,9 @@ impl Stored {
 
     pub fn load(&self) -> anyhow::Result<Automerge> {
         let mut doc = match &self.snapshot {
+            Some(s) if !shared::sync::known_chunks(s) => {
+                anyhow::bail!("the stored snapshot is not an Automerge document")
+            }
             Some(s) => Automerge::load(s)?,
             None => Automerge::new(),
         };

@@ -76,6 +76,12 @@ impl LocalDoc {
     ) -> Result<LocalDoc, ClientError> {
         let mut d = LocalDoc::new(kind, actor);
         for c in chunks {
+            if !crate::sync::known_chunks(c) {
+                return Err(ClientError::BadAnswer {
+                    doc: String::new(),
+                    why: "stored bytes that are not Automerge chunks".into(),
+                });
+            }
             d.doc.load_incremental(c)?;
         }
         d.saved_heads = d.doc.get_heads();
@@ -317,6 +323,12 @@ impl Replica {
             }
             let before = d.doc.get_heads();
             for chunk in &u.chunks {
+                if !crate::sync::known_chunks(&chunk.0) {
+                    return Err(ClientError::BadAnswer {
+                        doc: u.doc.clone(),
+                        why: "a chunk that is not an Automerge document or change".into(),
+                    });
+                }
                 d.doc
                     .load_incremental(&chunk.0)
                     .map_err(|e| ClientError::BadAnswer {

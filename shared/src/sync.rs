@@ -140,6 +140,57 @@ pub fn valid_doc_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// One change as sent, decoded. Only change chunks (types 1 and 2) are parsed: Automerge
+/// 0.12 panics parsing some malformed bundle chunks (type 3; fuzz target `doc_load`), and
+/// on some malformed changes (an actor index past `u32`; fuzz target `sync_request`),
+/// which here are errors.
+pub fn decode_change(bytes: &[u8]) -> Result<automerge::Change, String> {
+    if !matches!(bytes.get(8), Some(1 | 2)) {
+        return Err("not a change chunk".into());
+    }
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        automerge::Change::try_from(bytes)
+    }))
+    .map_err(|_| "Automerge cannot read it".to_string())?
+    .map_err(|e| e.to_string())
+}
+
+/// Whether `bytes` is a run of Automerge chunks of the kinds Mimamori stores and sends:
+/// documents (type 0) and changes (1, 2). Checked before `load` / `load_incremental`,
+/// because Automerge 0.12 panics parsing some malformed bundle chunks (type 3; fuzz
+/// target `doc_load`), and in the app (wasm) a panic cannot be caught.
+pub fn known_chunks(bytes: &[u8]) -> bool {
+    const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        if rest.len() < 9 || rest[..4] != MAGIC || !matches!(rest[8], 0..=2) {
+            return false;
+        }
+        rest = &rest[9..];
+        let mut len: u64 = 0;
+        let mut shift = 0;
+        loop {
+            let Some((&b, r)) = rest.split_first() else {
+                return false;
+            };
+            rest = r;
+            if shift > 56 {
+                return false;
+            }
+            len |= u64::from(b & 0x7f) << shift;
+            shift += 7;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        match usize::try_from(len).ok().filter(|n| *n <= rest.len()) {
+            Some(n) => rest = &rest[n..],
+            None => return false,
+        }
+    }
+    true
+}
+
 /// Most probes a Bloom filter of a sync message may ask for (Automerge writes 7).
 const MAX_BLOOM_PROBES: u64 = 64;
 
@@ -220,7 +271,7 @@ pub fn check_request(req: SyncRequest) -> Result<CheckedRequest, RequestError> {
                     p.doc
                 )));
             }
-            let c = automerge::Change::try_from(b.0.as_slice()).map_err(|e| {
+            let c = decode_change(&b.0).map_err(|e| {
                 RequestError::Bad(format!(
                     "change {i} of document {} is not an Automerge change: {e}",
                     p.doc
@@ -600,5 +651,27 @@ mod tests {
         }
         let err = check_request(push(changes)).unwrap_err();
         assert!(matches!(err, RequestError::Bad(_)), "{err:?}");
+    }
+
+    /// Found by the fuzz target `sync_request`
+    /// (fuzz/regressions/sync_request-change-decode-actor-overflow.json): decoding one of
+    /// its changes panicked inside Automerge 0.12 (`OpId::new`, an actor index past u32).
+    #[test]
+    fn a_change_automerge_panics_decoding_is_refused() {
+        let body =
+            include_bytes!("../../fuzz/regressions/sync_request-change-decode-actor-overflow.json");
+        let req: SyncRequest = serde_json::from_slice(body).unwrap();
+        assert!(matches!(check_request(req), Err(RequestError::Bad(_))));
+    }
+
+    /// Found by the fuzz target `doc_load` (fuzz/regressions/doc_load-bundle-chunk-panics.bin):
+    /// Automerge 0.12 panics parsing this bundle chunk; as a pushed change it is refused
+    /// before Automerge parses it.
+    #[test]
+    fn a_bundle_chunk_is_not_a_change() {
+        let input = include_bytes!("../../fuzz/regressions/doc_load-bundle-chunk-panics.bin");
+        assert!(decode_change(&input[1..]).is_err());
+        assert!(!known_chunks(&input[1..]));
+        assert!(decode_change(&a_real_change()).is_ok());
     }
 }
