@@ -558,3 +558,27 @@ fn print_table(t: &Table) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budgets_as_the_app_bench_writes_them() {
+        assert!(budget_met("≤ 350 KB", 349.0));
+        assert!(!budget_met("≤ 350 KB", 779.0));
+        assert!(budget_met("0 bytes", 0.0));
+        assert!(!budget_met("0 bytes", 12.0));
+        assert!(budget_met("≥ 1,000", 1000.0));
+        assert!(!budget_met("≥ 1,000", 999.0));
+        assert!(!budget_met("fast", 1.0), "a budget without a number is never met");
+    }
+
+    #[test]
+    fn figures_are_read_by_path_and_missing_ones_are_not_numbers() {
+        let v = json!({"noop": {"p99_ms": 4.5}, "day_offline": {"peer": {"wire_bytes": 10}}});
+        assert_eq!(f(&v, "noop.p99_ms"), 4.5);
+        assert_eq!(f(&v, "day_offline.peer.wire_bytes"), 10.0);
+        assert!(f(&v, "noop.p50_ms").is_nan());
+    }
+}
