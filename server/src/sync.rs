@@ -375,6 +375,42 @@ pub async fn full_state(st: &AppState, doc: &str) -> Result<DocUpdate> {
     })
 }
 
+/// A document created after the cursor arrives as changes; its placement comes with it, as
+/// with a document sent whole, so that every device holding it can offer it again to a
+/// server restored from an older backup (sync-protocol.md, *resync*) — not only the device
+/// that created it. Asked only about the documents of this answer.
+async fn place_new_documents(
+    st: &AppState,
+    docs: &mut BTreeMap<String, DocUpdate>,
+    cursor: i64,
+) -> Result<()> {
+    let unplaced: Vec<String> = docs
+        .values()
+        .filter(|u| u.placement.is_none())
+        .map(|u| u.doc.clone())
+        .collect();
+    for part in unplaced.chunks(500) {
+        let sql = format!(
+            "SELECT d.id, d.kind, d.district_id, d.salon_id FROM documents d \
+             WHERE (SELECT MIN(c.seq) FROM changes c WHERE c.doc_id = d.id) > $1{}",
+            scope::only_clause("d.id", 2, Some(part))
+        );
+        let rows = scope::bind_only(sqlx::query(&sql).bind(cursor), Some(part))
+            .fetch_all(&st.db)
+            .await?;
+        for r in rows {
+            if let Some(u) = docs.get_mut(&r.get::<String, _>(0)) {
+                u.placement = Some(NewDoc {
+                    kind: DocKind::from_code(&r.get::<String, _>(1)),
+                    district: r.get(2),
+                    salon: r.get(3),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 fn size(u: &DocUpdate) -> usize {
     u.chunks.iter().map(|c| c.0.len()).sum::<usize>() + 100
 }
@@ -641,6 +677,7 @@ async fn pull(st: &AppState, c: &Caller, cursor: Option<&str>) -> Result<SyncRes
             break;
         }
     }
+    place_new_documents(st, &mut docs, cur.seq).await?;
     resp.docs = docs.into_values().collect();
     resp.removed = removed.into_iter().collect();
     resp.cursor = at(done, None);

@@ -481,3 +481,71 @@ async fn backup_command_never_overwrites_and_never_creates_a_database() {
         "a server on the restored backup has a new epoch"
     );
 }
+
+/// A person created after the backup reaches another 民生委員's phone as changes, with its
+/// placement; the creator's phone is then lost. After the restore the other phone offers
+/// the person again, whole, with the visit only it held: nothing is lost because the one
+/// phone that created the record is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_made_after_the_backup_comes_back_from_a_phone_that_did_not_make_it() {
+    for backend in backends() {
+        let s = TestServer::start(backend).await;
+        let o = org(&s.db).await;
+        let mut a = s.device("minsei_a").await;
+        let mut b = s.device("minsei_b").await;
+        a.sync().await;
+        b.sync().await;
+
+        let work = std::env::temp_dir().join(format!("mm-placed-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&work).unwrap();
+        let backup = work.join("backup");
+        let out = backup_command(&s.tmp.url, &backup).await;
+        assert!(
+            out.status.success(),
+            "{backend}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        new_person(&mut a, "p-late", &o.school);
+        visit(&mut a, "p-late", "v-a", "made after the backup");
+        a.sync().await;
+        b.sync().await;
+        let got = b.replica.get("p-late").expect("b received the new person");
+        assert_eq!(
+            got.placement.as_ref().and_then(|p| p.district.clone()),
+            Some(o.school.clone()),
+            "{backend}: a document created after the cursor arrives with its placement"
+        );
+        visit(&mut b, "p-late", "v-b", "only on b's phone");
+        drop(a); // the creator's phone is lost
+
+        let restored_db = restore_fresh(backend, &backup).await;
+        let r = TestServer::on(&restored_db.url).await;
+        assert!(!has_doc(&r, "p-late").await, "{backend}: not in the backup");
+        b.base = r.base.clone();
+        app_sync(&mut b).await;
+        app_sync(&mut b).await;
+        assert!(
+            b.replica.refused.is_empty(),
+            "{backend}: b's copy was taken back"
+        );
+
+        let mut fresh = r.device("minsei_a").await;
+        fresh.sync().await;
+        let (p, _) =
+            shared::doc::read::<Person, _>(&fresh.replica.get("p-late").expect("back").doc)
+                .unwrap();
+        let notes: Vec<&str> = p.visits.values().map(|v| v.note.as_str()).collect();
+        assert!(
+            notes.contains(&"made after the backup") && notes.contains(&"only on b's phone"),
+            "{backend}: both visits came back: {notes:?}"
+        );
+        assert_eq!(
+            sorted_heads(&fresh.replica.get("p-late").unwrap().doc),
+            sorted_heads(&b.replica.get("p-late").unwrap().doc),
+            "{backend}: the phone and the restored server agree"
+        );
+        let _ = std::fs::remove_dir_all(&work);
+        drop(restored_db);
+    }
+}
