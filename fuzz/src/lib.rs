@@ -5,7 +5,7 @@ use automerge::sync::{State, SyncDoc};
 use automerge::{Automerge, Change};
 use shared::codes::DocKind;
 use shared::model::{ActivityLog, Person, Salon, SupportMap};
-use shared::sync::{CheckedRequest, apply_untrusted, receive_untrusted};
+use shared::sync::{CheckedRequest, apply_pushed, receive_untrusted};
 use std::sync::Once;
 
 /// The server unwinds on a panic, and catches Automerge's panics where it applies
@@ -82,7 +82,7 @@ pub fn server_after_check(checked: CheckedRequest) {
                 c
             })
             .collect();
-        if apply_untrusted(&mut doc, changes).is_ok() {
+        if apply_pushed(&mut doc, changes).is_ok() {
             read_all(&doc);
             compact(&doc);
         }

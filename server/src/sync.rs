@@ -230,7 +230,7 @@ async fn check_applies(st: &AppState, pushes: &[Push], creates: &[(String, NewDo
             .map(|(_, b)| Change::try_from(b.as_slice()))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| Error::bad(e.to_string()))?;
-        apply_untrusted(&mut am, decoded).map_err(|e| {
+        apply_pushed(&mut am, decoded).map_err(|e| {
             Error::bad(format!(
                 "the changes for document {} cannot be applied: {e}",
                 p.doc

@@ -352,6 +352,30 @@ pub fn apply_untrusted(
     }
 }
 
+/// What the server does with a device's pushed changes before storing them: applies them
+/// to the document as stored ([`apply_untrusted`]), then saves the result and loads it
+/// again, which must give the same heads. Automerge 0.12 applies some changes (a key put
+/// twice in one change, found by the fuzz target `sync_binary`) that it then saves as a
+/// document it cannot load (`MissingOps`): stored, such a change would have broken the
+/// server's next snapshot of the document, and the phones' own compaction.
+pub fn apply_pushed(
+    doc: &mut automerge::Automerge,
+    changes: Vec<automerge::Change>,
+) -> Result<(), String> {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    apply_untrusted(doc, changes)?;
+    let heads = doc.get_heads();
+    let again = catch_unwind(AssertUnwindSafe(|| {
+        automerge::Automerge::load(&doc.save()).map(|d| d.get_heads())
+    }));
+    match again {
+        Ok(Ok(h)) if h == heads => Ok(()),
+        Ok(Ok(_)) => Err("the document saved with them loads with other heads".into()),
+        Ok(Err(e)) => Err(format!("the document saved with them does not load: {e}")),
+        Err(_) => Err("the document saved with them does not load".into()),
+    }
+}
+
 /// [`apply_untrusted`] for a sync message: `doc` receives `msg` with `state`.
 pub fn receive_untrusted(
     doc: &mut automerge::Automerge,
@@ -673,5 +697,48 @@ mod tests {
         assert!(decode_change(&input[1..]).is_err());
         assert!(!known_chunks(&input[1..]));
         assert!(decode_change(&a_real_change()).is_ok());
+    }
+
+    /// Found by the fuzz target `sync_binary`
+    /// (fuzz/regressions/sync_binary-saved-document-missing-ops.bin): changes that
+    /// Automerge applies, but the document saved with them no longer loads (`MissingOps`).
+    #[test]
+    fn changes_that_break_the_saved_document_are_refused() {
+        let input =
+            include_bytes!("../../fuzz/regressions/sync_binary-saved-document-missing-ops.bin");
+        let mut pieces = Vec::new();
+        let mut rest: &[u8] = input;
+        while let Some(i) = rest.windows(4).position(|w| w == b"MMFZ") {
+            pieces.push(&rest[..i]);
+            rest = &rest[i + 4..];
+        }
+        pieces.push(rest);
+        let mut changes = Vec::new();
+        for piece in pieces {
+            if piece.first() == Some(&0) {
+                let mut c = piece[1..].to_vec();
+                let hash = automerge::Change::try_from(c.as_slice()).unwrap().hash();
+                c[4..8].copy_from_slice(&hash.0[..4]);
+                changes.push(c);
+            }
+        }
+        let checked = check_request(push(changes)).unwrap();
+        let decoded: Vec<_> = checked.push[0]
+            .changes
+            .iter()
+            .map(|(_, b)| automerge::Change::try_from(b.as_slice()).unwrap())
+            .collect();
+        // Applying alone succeeds; the round trip is what fails.
+        let mut plain = automerge::Automerge::new();
+        apply_untrusted(&mut plain, decoded.clone()).unwrap();
+        let mut doc = automerge::Automerge::new();
+        let err = apply_pushed(&mut doc, decoded).unwrap_err();
+        assert!(
+            err.contains("does not load") || err.contains("other heads"),
+            "{err}"
+        );
+        // Real changes pass.
+        let good = automerge::Change::try_from(a_real_change().as_slice()).unwrap();
+        apply_pushed(&mut automerge::Automerge::new(), vec![good]).unwrap();
     }
 }
