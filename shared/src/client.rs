@@ -349,6 +349,7 @@ impl Replica {
             self.remove_unless_pending(&id, &mut out);
         }
 
+        let resynced = resp.resync.is_some();
         if let Some(scope) = resp.resync {
             let listed: BTreeSet<&str> = scope.iter().map(|e| e.doc.as_str()).collect();
             let gone: Vec<String> = self
@@ -387,7 +388,10 @@ impl Replica {
                 let mut theirs = e.heads.clone();
                 mine.sort();
                 theirs.sort();
-                if mine != theirs {
+                // A reconciliation already under way goes on: the resync is answered again
+                // while the old cursor is kept, and starting over each time would never get
+                // past the first message of the exchange.
+                if mine != theirs && d.fallback.is_none() {
                     d.start_fallback();
                 }
             }
@@ -423,7 +427,17 @@ impl Replica {
             }
         }
 
-        self.cursor = Some(resp.cursor);
+        // After a resync the new cursor is taken only once reconciliation has finished. The
+        // sync states of a reconciliation are not kept across a restart: a device closed in
+        // the middle then still sends the old cursor, is answered with the resync again, and
+        // finishes giving back what the restored server lacks.
+        let reconciling = self
+            .docs
+            .iter()
+            .any(|(id, d)| d.fallback.is_some() && !self.refused.contains(id));
+        if !(resynced && reconciling) {
+            self.cursor = Some(resp.cursor);
+        }
         let unsent = self
             .docs
             .iter()
