@@ -79,12 +79,14 @@ pub async fn handler(
     headers: HeaderMap,
     body: std::result::Result<Json<SyncRequest>, JsonRejection>,
 ) -> Result<Json<SyncResponse>> {
-    let _turn = SYNC_GATE.acquire().await.expect("the gate is never closed");
     let app = body.as_ref().ok().map(|Json(r)| r.app.clone());
     let caller = auth::caller(&st.db, &headers, app.as_deref()).await?;
     let Json(req) = body.map_err(from_json_rejection)?;
     let cursor = req.cursor.clone();
     let (pushes, fallback) = validate(req)?;
+    // Taken once the device is known and its request is whole: requests without a valid
+    // token or with a broken body never queue ahead of the phones'.
+    let _turn = SYNC_GATE.acquire().await.expect("the gate is never closed");
 
     let mut replies = Vec::new();
     if !pushes.is_empty() || !fallback.is_empty() {
@@ -305,7 +307,7 @@ async fn write(
         let mut am = stored.load()?;
         let before = am.get_heads();
         let mut state = SyncState::new();
-        let carried = carried_changes(&msg);
+        let carried = shared::sync::carried_changes(&msg);
         receive_untrusted(&mut am, &mut state, msg).map_err(|e| {
             Error::bad(format!(
                 "the sync message for document {doc} cannot be applied: {e}"
@@ -318,6 +320,11 @@ async fn write(
         // device, which has sent them, waits: the reconciliation stalls.
         for ch in carried {
             let h = ch.hash();
+            if let Err(why) = shared::sync::check_change(&ch, ch.raw_bytes()) {
+                return Err(Error::bad(format!(
+                    "a change in the sync message for document {doc} {why}"
+                )));
+            }
             if automerge::ReadDoc::get_change_by_hash(&am, &h).is_none()
                 && !new.iter().any(|n| n.hash() == h)
             {
@@ -325,6 +332,13 @@ async fn write(
             }
         }
         if !new.is_empty() {
+            // What a sync message brought must leave a document that saves and loads
+            // again, as a push must (shared::sync::apply_pushed).
+            shared::sync::reloads_the_same(&am).map_err(|e| {
+                Error::bad(format!(
+                    "the sync message for document {doc} cannot be stored: {e}"
+                ))
+            })?;
             if !sc.get(&doc).is_some_and(|a| a.can_edit) {
                 // Nothing of this request is kept: roll back before the audit row.
                 tx.rollback().await?;
@@ -364,46 +378,6 @@ async fn write(
     }
     tx.commit().await?;
     Ok(replies)
-}
-
-/// The changes a sync message carries, each on its own: a V1 message lists change chunks,
-/// a V2 message concatenates them into one. A whole saved document (a V2 message to a peer
-/// with nothing) is left out: it holds its whole history, so nothing of it waits for a
-/// predecessor. Called only on messages Automerge has already accepted.
-fn carried_changes(msg: &Message) -> Vec<Change> {
-    const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
-    const CHANGE: u8 = 1;
-    const COMPRESSED_CHANGE: u8 = 2;
-    let mut out = Vec::new();
-    for chunk in msg.changes.iter() {
-        let mut rest = chunk;
-        // magic (4), checksum (4), type (1), length (uLEB128), data
-        while rest.len() > 9 && rest[..4] == MAGIC {
-            let (mut len, mut shift, mut at) = (0usize, 0u32, 9usize);
-            loop {
-                let Some(&b) = rest.get(at) else { return out };
-                if shift > 56 {
-                    return out;
-                }
-                len |= usize::from(b & 0x7f) << shift;
-                shift += 7;
-                at += 1;
-                if b & 0x80 == 0 {
-                    break;
-                }
-            }
-            let Some(end) = at.checked_add(len).filter(|e| *e <= rest.len()) else {
-                return out;
-            };
-            if matches!(rest[8], CHANGE | COMPRESSED_CHANGE)
-                && let Ok(c) = Change::try_from(&rest[..end])
-            {
-                out.push(c);
-            }
-            rest = &rest[end..];
-        }
-    }
-    out
 }
 
 /// A whole document, with where it belongs.

@@ -287,8 +287,11 @@ impl Replica {
     }
 
     /// The server refused these documents (403): keep their changes, stop sending them.
+    /// Nothing of the refused request was stored, so reconciliations whose messages went
+    /// with it start their exchange again, as after a lost request.
     pub fn refuse(&mut self, docs: &[String]) {
         self.refused.extend(docs.iter().cloned());
+        self.request_failed();
     }
 
     /// Takes the server's answer to `sent`.
@@ -350,6 +353,8 @@ impl Replica {
         }
 
         let resynced = resp.resync.is_some();
+        // The heads the server listed, checked once the answer is applied.
+        let mut listed_heads: Vec<(String, Vec<String>)> = Vec::new();
         if let Some(scope) = resp.resync {
             let listed: BTreeSet<&str> = scope.iter().map(|e| e.doc.as_str()).collect();
             let gone: Vec<String> = self
@@ -394,6 +399,7 @@ impl Replica {
                 if mine != theirs && d.fallback.is_none() {
                     d.start_fallback();
                 }
+                listed_heads.push((e.doc.clone(), e.heads.clone()));
             }
         }
 
@@ -431,11 +437,30 @@ impl Replica {
         // sync states of a reconciliation are not kept across a restart: a device closed in
         // the middle then still sends the old cursor, is answered with the resync again, and
         // finishes giving back what the restored server lacks.
+        // Nor while a document lacks a head the server listed: a change stored after the
+        // server answered a reconciliation, but before it read its counter, would
+        // otherwise lie behind the new cursor, never to be sent.
         let reconciling = self
             .docs
             .iter()
             .any(|(id, d)| d.fallback.is_some() && !self.refused.contains(id));
-        if !(resynced && reconciling) {
+        let mut behind = false;
+        for (id, heads) in &listed_heads {
+            let Some(d) = self.docs.get_mut(id) else {
+                continue;
+            };
+            let lacks = heads.iter().any(|h| {
+                h.parse::<ChangeHash>()
+                    .map_or(true, |h| d.doc.get_change_by_hash(&h).is_none())
+            });
+            if lacks {
+                behind = true;
+                if d.fallback.is_none() {
+                    d.start_fallback();
+                }
+            }
+        }
+        if !(resynced && (reconciling || behind)) {
             self.cursor = Some(resp.cursor);
         }
         let unsent = self

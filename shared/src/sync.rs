@@ -140,6 +140,29 @@ pub fn valid_doc_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// What a decoded change must also be before it is stored; the error completes "change N
+/// of document D …".
+pub fn check_change(c: &automerge::Change, bytes: &[u8]) -> Result<(), String> {
+    // Automerge does not check a change's checksum when decoding one on its own, only when
+    // loading it into a document: a change with a wrong one would be stored, then break
+    // the document's snapshot and every phone's load.
+    if bytes.get(4..8) != Some(&c.hash().0[..4]) {
+        return Err("has a wrong checksum".into());
+    }
+    // A change Automerge would encode differently gets another hash once it is part of a
+    // saved document: the server's snapshot of the document would no longer load (its
+    // heads differ). Only the canonical encoding is taken. (Automerge 0.12 panics
+    // expanding a change whose operations name an actor it does not list: that change is
+    // not a valid one either.)
+    let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        automerge::Change::from(c.decode()).hash()
+    }));
+    if again.as_ref().ok() != Some(&c.hash()) {
+        return Err("is not in Automerge's canonical encoding".into());
+    }
+    Ok(())
+}
+
 /// One change as sent, decoded. Only change chunks (types 1 and 2) are parsed: Automerge
 /// 0.12 panics parsing some malformed bundle chunks (type 3; fuzz target `doc_load`), and
 /// on some malformed changes (an actor index past `u32`; fuzz target `sync_request`),
@@ -155,40 +178,60 @@ pub fn decode_change(bytes: &[u8]) -> Result<automerge::Change, String> {
     .map_err(|e| e.to_string())
 }
 
+/// The chunks of a run of Automerge chunks, each as its type and its whole bytes (magic,
+/// checksum, type, uLEB128 length, data); `None` when `bytes` is not such a run.
+fn chunks(bytes: &[u8]) -> Option<Vec<(u8, &[u8])>> {
+    const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        if rest.len() < 9 || rest[..4] != MAGIC {
+            return None;
+        }
+        let (mut len, mut shift, mut at) = (0u64, 0u32, 9usize);
+        loop {
+            let &b = rest.get(at)?;
+            if shift > 56 {
+                return None;
+            }
+            len |= u64::from(b & 0x7f) << shift;
+            shift += 7;
+            at += 1;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|n| at.checked_add(n))
+            .filter(|e| *e <= rest.len())?;
+        out.push((rest[8], &rest[..end]));
+        rest = &rest[end..];
+    }
+    Some(out)
+}
+
 /// Whether `bytes` is a run of Automerge chunks of the kinds Mimamori stores and sends:
 /// documents (type 0) and changes (1, 2). Checked before `load` / `load_incremental`,
 /// because Automerge 0.12 panics parsing some malformed bundle chunks (type 3; fuzz
 /// target `doc_load`), and in the app (wasm) a panic cannot be caught.
 pub fn known_chunks(bytes: &[u8]) -> bool {
-    const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        if rest.len() < 9 || rest[..4] != MAGIC || !matches!(rest[8], 0..=2) {
-            return false;
-        }
-        rest = &rest[9..];
-        let mut len: u64 = 0;
-        let mut shift = 0;
-        loop {
-            let Some((&b, r)) = rest.split_first() else {
-                return false;
-            };
-            rest = r;
-            if shift > 56 {
-                return false;
-            }
-            len |= u64::from(b & 0x7f) << shift;
-            shift += 7;
-            if b & 0x80 == 0 {
-                break;
-            }
-        }
-        match usize::try_from(len).ok().filter(|n| *n <= rest.len()) {
-            Some(n) => rest = &rest[n..],
-            None => return false,
-        }
-    }
-    true
+    chunks(bytes).is_some_and(|c| c.iter().all(|(kind, _)| *kind <= 2))
+}
+
+/// The changes a sync message carries, each on its own, decoded as [`decode_change`] does
+/// (so malformed ones are left out, never a panic): a V1 message lists change chunks, a V2
+/// message concatenates them into one. A whole saved document (a V2 message to a peer
+/// with nothing) is left out: it holds its whole history, so nothing of it waits for a
+/// predecessor. The server stores these even when they wait for predecessors it lost.
+pub fn carried_changes(msg: &automerge::sync::Message) -> Vec<automerge::Change> {
+    msg.changes
+        .iter()
+        .filter_map(chunks)
+        .flatten()
+        .filter(|(kind, _)| matches!(kind, 1 | 2))
+        .filter_map(|(_, bytes)| decode_change(bytes).ok())
+        .collect()
 }
 
 /// Most probes a Bloom filter of a sync message may ask for (Automerge writes 7).
@@ -277,29 +320,9 @@ pub fn check_request(req: SyncRequest) -> Result<CheckedRequest, RequestError> {
                     p.doc
                 ))
             })?;
-            // Automerge does not check a change's checksum when decoding one on its own,
-            // only when loading it into a document: a change with a wrong one would be
-            // stored, then break the document's snapshot and every phone's load.
-            if b.0.get(4..8) != Some(&c.hash().0[..4]) {
-                return Err(RequestError::Bad(format!(
-                    "change {i} of document {} has a wrong checksum",
-                    p.doc
-                )));
-            }
-            // A change Automerge would encode differently gets another hash once it is
-            // part of a saved document: the server's snapshot of the document would no
-            // longer load (its heads differ). Only the canonical encoding is taken.
-            // (Automerge 0.12 panics expanding a change whose operations name an actor it
-            // does not list: that change is not a valid one either.)
-            let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                automerge::Change::from(c.decode()).hash()
-            }));
-            if again.as_ref().ok() != Some(&c.hash()) {
-                return Err(RequestError::Bad(format!(
-                    "change {i} of document {} is not in Automerge's canonical encoding",
-                    p.doc
-                )));
-            }
+            check_change(&c, &b.0).map_err(|why| {
+                RequestError::Bad(format!("change {i} of document {} {why}", p.doc))
+            })?;
             entry.changes.push((c.hash().to_string(), b.0));
         }
     }
@@ -362,8 +385,14 @@ pub fn apply_pushed(
     doc: &mut automerge::Automerge,
     changes: Vec<automerge::Change>,
 ) -> Result<(), String> {
-    use std::panic::{AssertUnwindSafe, catch_unwind};
     apply_untrusted(doc, changes)?;
+    reloads_the_same(doc)
+}
+
+/// Whether `doc`, saved and loaded again, has the same heads (the second half of
+/// [`apply_pushed`]; the server also asks it of a document after a sync message).
+pub fn reloads_the_same(doc: &automerge::Automerge) -> Result<(), String> {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
     let heads = doc.get_heads();
     let again = catch_unwind(AssertUnwindSafe(|| {
         automerge::Automerge::load(&doc.save()).map(|d| d.get_heads())
