@@ -245,9 +245,9 @@ struct Dev {
     server: usize,
 }
 
-/// Creates a user holding `role` limited to `district`, and a device for it. The device row
-/// is written as `POST /api/login` writes it (same columns, a token whose hash is stored),
-/// without paying Argon2 a thousand times in set-up.
+/// Creates a 民生委員 of `district` and a device for it (`auth::register_device`, as
+/// `POST /api/login` does once the password is right), without paying Argon2 a thousand
+/// times in set-up.
 async fn user_with_device(
     db: &server::db::Db,
     org: &str,
@@ -257,25 +257,9 @@ async fn user_with_device(
 ) -> anyhow::Result<String> {
     let u = server::admin::create_user(db, org, login, login, hash).await?;
     server::admin::grant(db, &u, &Role::Minsei, Some(district), None).await?;
-    let token = server::auth::new_token();
-    let secret: String = server::auth::new_wrap_secret()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let now = server::db::now_ms();
-    sqlx::query(
-        "INSERT INTO devices (id, user_id, name, token_hash, app_version, created_at, last_seen_at, wrap_secret) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6, $7)",
-    )
-    .bind(server::db::new_id())
-    .bind(u)
-    .bind("bench")
-    .bind(server::auth::token_hash(&token))
-    .bind("bench")
-    .bind(now)
-    .bind(secret)
-    .execute(db)
-    .await?;
+    let token = server::auth::register_device(db, &u, "bench", "bench")
+        .await?
+        .token;
     Ok(token)
 }
 

@@ -282,6 +282,45 @@ pub async fn caller(db: &Db, headers: &HeaderMap, app: Option<&str>) -> Result<C
 /// was away that long has long been locked already.
 pub const TOKEN_IDLE_DAYS: i64 = 90;
 
+/// A device just registered: its token (shown once; the server keeps only its SHA-256),
+/// its id and its wrapping secret.
+pub struct NewDevice {
+    pub token: String,
+    pub device_id: String,
+    pub wrap_secret: [u8; 32],
+}
+
+/// Registers a new device of `user_id`. [`login`] does it once the password is right;
+/// the reconnect-storm test and the benchmark make hundreds without paying Argon2 each time.
+pub async fn register_device<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    e: E,
+    user_id: &str,
+    device_name: &str,
+    app: &str,
+) -> sqlx::Result<NewDevice> {
+    let token = new_token();
+    let wrap_secret = new_wrap_secret();
+    let device_id = db::new_id();
+    sqlx::query(
+        "INSERT INTO devices (id, user_id, name, token_hash, app_version, created_at, last_seen_at, wrap_secret) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7)",
+    )
+    .bind(device_id.clone())
+    .bind(user_id.to_string())
+    .bind(truncate(device_name, 80))
+    .bind(token_hash(&token))
+    .bind(truncate(app, 64))
+    .bind(now_ms())
+    .bind(hex::encode(wrap_secret))
+    .execute(e)
+    .await?;
+    Ok(NewDevice {
+        token,
+        device_id,
+        wrap_secret,
+    })
+}
+
 /// Checks a login and password and registers a new device for the user.
 /// Failed sign-ins for one login id from one address, within [`THROTTLE_WINDOW_MS`], after
 /// which that pair is refused (429) until the window has passed. Per pair, so that one
@@ -406,23 +445,11 @@ pub async fn login(
         .bind(ip.to_string())
         .execute(db)
         .await?;
-    let token = new_token();
-    let wrap_secret = new_wrap_secret();
-    let device_id = db::new_id();
-    let now = now_ms();
-    sqlx::query(
-        "INSERT INTO devices (id, user_id, name, token_hash, app_version, created_at, last_seen_at, wrap_secret) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6, $7)",
-    )
-    .bind(device_id.clone())
-    .bind(user_id.clone())
-    .bind(truncate(device_name, 80))
-    .bind(token_hash(&token))
-    .bind(truncate(app, 64))
-    .bind(now)
-    .bind(hex::encode(wrap_secret))
-    .execute(db)
-    .await?;
+    let NewDevice {
+        token,
+        device_id,
+        wrap_secret,
+    } = register_device(db, &user_id, device_name, app).await?;
     audit(
         db,
         Some(&org_id),

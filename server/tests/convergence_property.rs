@@ -614,52 +614,6 @@ fn random_edit(sim: &mut Sim, rng: &mut Rng, n: &mut usize, expect: &mut Expect)
 
 // ───────────────────────────── one case ─────────────────────────────
 
-fn sorted_heads(doc: &automerge::Automerge) -> Vec<String> {
-    let mut h: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
-    h.sort();
-    h
-}
-
-/// A PostgreSQL client binary: the newest of Debian's versioned ones, else the `PATH`'s.
-fn pg_bin(name: &str) -> std::path::PathBuf {
-    let mut found: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let v: u32 = e.file_name().to_str()?.parse().ok()?;
-            let p = e.path().join("bin").join(name);
-            p.exists().then_some((v, p))
-        })
-        .collect();
-    found.sort();
-    found
-        .pop()
-        .map_or_else(|| std::path::PathBuf::from(name), |(_, p)| p)
-}
-
-/// The backup at `file` restored into a new, empty database of `backend`.
-async fn restore_fresh(backend: &str, file: &std::path::Path) -> TempDb {
-    let t = temp_db(backend).await;
-    if backend == "sqlite" {
-        std::fs::copy(file, t.dir.as_ref().unwrap().join("test.db")).unwrap();
-    } else {
-        let out = tokio::process::Command::new(pg_bin("pg_restore"))
-            .args(["--no-owner", "--exit-on-error", "--dbname"])
-            .arg(&t.url)
-            .arg(file)
-            .output()
-            .await
-            .expect("run pg_restore");
-        assert!(
-            out.status.success(),
-            "pg_restore: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    t
-}
-
 async fn run_case(backend: &'static str, seed: u64, size: &Size, restores: bool) {
     let log = Log {
         backend,

@@ -17,23 +17,7 @@ use shared::codes::DocKind;
 use shared::crdt;
 use shared::model::{Person, Salon, SupportMap};
 use shared::sync::NewDoc;
-use std::path::{Path, PathBuf};
-
-/// A PostgreSQL client binary: the newest of Debian's versioned ones, else the `PATH`'s.
-fn pg_bin(name: &str) -> PathBuf {
-    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let v: u32 = e.file_name().to_str()?.parse().ok()?;
-            let p = e.path().join("bin").join(name);
-            p.exists().then_some((v, p))
-        })
-        .collect();
-    found.sort();
-    found.pop().map_or_else(|| PathBuf::from(name), |(_, p)| p)
-}
+use std::path::Path;
 
 /// `server admin backup PATH` with the real binary, against `url`.
 async fn backup_command(url: &str, path: &Path) -> std::process::Output {
@@ -46,30 +30,6 @@ async fn backup_command(url: &str, path: &Path) -> std::process::Output {
         .output()
         .await
         .expect("run the server binary")
-}
-
-/// The backup restored into a new, empty database of `backend`.
-async fn restore_fresh(backend: &str, backup: &Path) -> TempDb {
-    let t = temp_db(backend).await;
-    if backend == "sqlite" {
-        // Restoring an SQLite backup: the file takes the database's place.
-        let file = t.dir.as_ref().unwrap().join("test.db");
-        std::fs::copy(backup, &file).unwrap();
-    } else {
-        let out = tokio::process::Command::new(pg_bin("pg_restore"))
-            .args(["--no-owner", "--exit-on-error", "--dbname"])
-            .arg(&t.url)
-            .arg(backup)
-            .output()
-            .await
-            .expect("run pg_restore");
-        assert!(
-            out.status.success(),
-            "pg_restore failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    t
 }
 
 fn visit(d: &mut Device, doc: &str, id: &str, note: &str) {
@@ -95,12 +55,6 @@ fn new_person(d: &mut Device, id: &str, school: &str) {
             },
         )
         .unwrap();
-}
-
-fn sorted_heads(doc: &automerge::Automerge) -> Vec<String> {
-    let mut h: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
-    h.sort();
-    h
 }
 
 /// Syncs as the app does: a 403 naming documents keeps their changes on the device and

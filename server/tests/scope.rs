@@ -395,9 +395,10 @@ async fn the_scope_asked_per_document_agrees_with_the_whole_scope() {
                 .unwrap();
             assert_eq!(within, whole, "{backend}: {user}, every document asked");
             for id in &all {
-                let one = scope::scope_within(&mut conn, &o.id, user, &grants, &[id.clone()])
-                    .await
-                    .unwrap();
+                let one =
+                    scope::scope_within(&mut conn, &o.id, user, &grants, std::slice::from_ref(id))
+                        .await
+                        .unwrap();
                 assert_eq!(
                     one.get(id),
                     whole.get(id),

@@ -36,27 +36,14 @@ const MINSEI_PHONES: usize = 10;
 /// answer at once, or leaked per request, crosses it.
 const MAX_HWM_KIB: u64 = 128 * 1024;
 
-/// A device row made directly in the database, as `POST /api/login` would (the same
-/// columns, a token of which only the SHA-256 is kept): signing 500 phones in over HTTP
-/// would spend minutes on Argon2 password checks, and no production limit is touched.
+/// A device registered directly (`auth::register_device`, what `POST /api/login` does
+/// once the password is right): signing 500 phones in over HTTP would spend minutes on
+/// Argon2 password checks, and no production limit is touched.
 async fn register_device(db: &server::db::Db, user: &str, n: usize) -> String {
-    let token = server::auth::new_token();
-    let now = server::db::now_ms();
-    sqlx::query(
-        "INSERT INTO devices (id, user_id, name, token_hash, app_version, created_at, last_seen_at, wrap_secret) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6, $7)",
-    )
-    .bind(server::db::new_id())
-    .bind(user.to_string())
-    .bind(format!("phone {n}"))
-    .bind(server::auth::token_hash(&token))
-    .bind("test".to_string())
-    .bind(now)
-    .bind(hex::encode(server::auth::new_wrap_secret()))
-    .execute(db)
-    .await
-    .unwrap();
-    token
+    server::auth::register_device(db, user, &format!("phone {n}"), "test")
+        .await
+        .unwrap()
+        .token
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -293,3 +293,52 @@ impl Device {
         panic!("sync did not settle in 50 rounds");
     }
 }
+
+// ───────────── backups and restores (restore.rs, convergence_property.rs) ─────────────
+
+/// A document's heads as sorted hex strings, to compare replicas.
+pub fn sorted_heads(doc: &automerge::Automerge) -> Vec<String> {
+    let mut h: Vec<String> = doc.get_heads().iter().map(|h| h.to_string()).collect();
+    h.sort();
+    h
+}
+
+/// A PostgreSQL client binary: the newest of Debian's versioned ones, else the `PATH`'s.
+pub fn pg_bin(name: &str) -> PathBuf {
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let v: u32 = e.file_name().to_str()?.parse().ok()?;
+            let p = e.path().join("bin").join(name);
+            p.exists().then_some((v, p))
+        })
+        .collect();
+    found.sort();
+    found.pop().map_or_else(|| PathBuf::from(name), |(_, p)| p)
+}
+
+/// The backup at `file` (`server admin backup`) restored into a new, empty database of
+/// `backend`: SQLite, the file takes the database's place; PostgreSQL, `pg_restore` of the
+/// `pg_dump -Fc` file.
+pub async fn restore_fresh(backend: &str, file: &std::path::Path) -> TempDb {
+    let t = temp_db(backend).await;
+    if backend == "sqlite" {
+        std::fs::copy(file, t.dir.as_ref().unwrap().join("test.db")).unwrap();
+    } else {
+        let out = tokio::process::Command::new(pg_bin("pg_restore"))
+            .args(["--no-owner", "--exit-on-error", "--dbname"])
+            .arg(&t.url)
+            .arg(file)
+            .output()
+            .await
+            .expect("run pg_restore");
+        assert!(
+            out.status.success(),
+            "pg_restore failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    t
+}
