@@ -88,13 +88,28 @@ pub fn server_after_check(checked: CheckedRequest) {
         }
     }
     for (_, msg) in checked.fallback {
+        // As `server::sync::write`: receive, check every change the message carried, and
+        // what it brought must leave a document that saves and loads again.
         let mut doc = STORED.with(Automerge::clone);
+        let before = doc.get_heads();
         let mut state = State::new();
-        if receive_untrusted(&mut doc, &mut state, msg).is_ok() {
-            let _ = doc.generate_sync_message(&mut state);
-            read_all(&doc);
-            compact(&doc);
+        let carried = shared::sync::carried_changes(&msg);
+        if receive_untrusted(&mut doc, &mut state, msg).is_err() {
+            continue;
         }
+        if carried
+            .iter()
+            .any(|ch| shared::sync::check_change(ch, ch.raw_bytes()).is_err())
+        {
+            continue;
+        }
+        let brought = !doc.get_changes(&before).is_empty() || !carried.is_empty();
+        if brought && shared::sync::reloads_the_same(&doc).is_err() {
+            continue;
+        }
+        let _ = doc.generate_sync_message(&mut state);
+        read_all(&doc);
+        compact(&doc);
     }
 }
 
