@@ -360,6 +360,25 @@ pub async fn stored_changes(db: &server::db::Db) -> BTreeSet<(String, String)> {
         .collect()
 }
 
+/// Every acknowledged change is in the database, and the storage invariants hold
+/// ([`check_storage`]). `what` names the run in messages.
+pub async fn check_acknowledged(
+    db: &server::db::Db,
+    url: &str,
+    acked: &BTreeSet<(String, String)>,
+    what: &str,
+) {
+    let stored = stored_changes(db).await;
+    let missing: Vec<_> = acked.difference(&stored).collect();
+    assert!(
+        missing.is_empty(),
+        "{what}: {} acknowledged changes are not stored, e.g. {:?}",
+        missing.len(),
+        missing.first()
+    );
+    check_storage(db, url, what).await;
+}
+
 /// The storage invariants after a crash: no change stored twice; the sequence numbers
 /// unique per organisation, never above the organisation's counter, and each document's
 /// `last_seq` is its newest change; on SQLite `PRAGMA integrity_check` is `ok` and
