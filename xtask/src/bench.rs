@@ -571,7 +571,10 @@ mod tests {
         assert!(!budget_met("0 bytes", 12.0));
         assert!(budget_met("≥ 1,000", 1000.0));
         assert!(!budget_met("≥ 1,000", 999.0));
-        assert!(!budget_met("fast", 1.0), "a budget without a number is never met");
+        assert!(
+            !budget_met("fast", 1.0),
+            "a budget without a number is never met"
+        );
     }
 
     #[test]
