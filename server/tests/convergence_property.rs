@@ -259,17 +259,7 @@ impl Sim {
     }
 
     fn create_person(&mut self, id: &str, school: &str) {
-        self.dev
-            .replica
-            .create(
-                id,
-                NewDoc {
-                    kind: DocKind::Person,
-                    district: Some(school.to_string()),
-                    salon: None,
-                },
-            )
-            .unwrap();
+        self.dev.create_person(id, school);
         let h = *self.dev.replica.get(id).unwrap().outbox.last().unwrap();
         self.made.push((id.to_string(), h));
         self.persist([id.to_string()]);

@@ -16,7 +16,6 @@ use serde_json::json;
 use shared::codes::DocKind;
 use shared::crdt;
 use shared::model::{Person, Salon, SupportMap};
-use shared::sync::NewDoc;
 use std::path::Path;
 
 /// `server admin backup PATH` with the real binary, against `url`.
@@ -41,19 +40,6 @@ fn visit(d: &mut Device, doc: &str, id: &str, note: &str) {
                 &json!({"date": "2026-11-20", "kind": "visit", "outcome": "met", "note": note}),
             )
         })
-        .unwrap();
-}
-
-fn new_person(d: &mut Device, id: &str, school: &str) {
-    d.replica
-        .create(
-            id,
-            NewDoc {
-                kind: DocKind::Person,
-                district: Some(school.to_string()),
-                salon: None,
-            },
-        )
         .unwrap();
 }
 
@@ -116,7 +102,7 @@ async fn drill(backend: &str) {
     // Before the backup: a person with a visit, assigned to the volunteer; the salon's
     // roster and a session; a place on the 地区's map.
     a.sync().await;
-    new_person(&mut a, "p1", &o.school);
+    a.create_person("p1", &o.school);
     visit(&mut a, "p1", "v1", "before the backup");
     a.replica
         .edit(&map, |tx| {
@@ -189,7 +175,7 @@ async fn drill(backend: &str) {
     visit(&mut tablet, "p1", "tablet", "offline on the tablet");
     // A 民生委員: another visit and a new person.
     visit(&mut a, "p1", "v2", "after the backup");
-    new_person(&mut a, "p2", &o.other_school);
+    a.create_person("p2", &o.other_school);
     visit(&mut a, "p2", "p2v1", "first visit to the new person");
     a.sync().await;
     // The co-leader records a session.
@@ -460,7 +446,7 @@ async fn a_person_made_after_the_backup_comes_back_from_a_phone_that_did_not_mak
             String::from_utf8_lossy(&out.stderr)
         );
 
-        new_person(&mut a, "p-late", &o.school);
+        a.create_person("p-late", &o.school);
         visit(&mut a, "p-late", "v-a", "made after the backup");
         a.sync().await;
         b.sync().await;

@@ -257,21 +257,26 @@ pub enum Answer {
 }
 
 impl Device {
+    /// Sends `req`; an answer other than 200 is `Answer::Err`. No answer, or a 5xx, fails
+    /// the test (`try_post` reports them instead).
     pub async fn post(&self, req: &SyncRequest) -> Answer {
-        let r = self
-            .http
-            .post(format!("{}/api/sync", self.base))
-            .bearer_auth(&self.token)
-            .json(req)
-            .send()
+        self.try_post(req)
             .await
+            .unwrap_or_else(|e| panic!("sync request: {e}"))
+    }
+
+    /// Creates a person document in `district` on this device (not yet synced).
+    pub fn create_person(&mut self, id: &str, district: &str) {
+        self.replica
+            .create(
+                id,
+                shared::sync::NewDoc {
+                    kind: shared::codes::DocKind::Person,
+                    district: Some(district.to_string()),
+                    salon: None,
+                },
+            )
             .unwrap();
-        let status = r.status();
-        if status == StatusCode::OK {
-            Answer::Ok(r.json().await.unwrap())
-        } else {
-            Answer::Err(status, r.json().await.expect("error answers are JSON"))
-        }
     }
 
     /// One full round: request, answer, apply. Panics on an error answer.
