@@ -307,7 +307,7 @@ pub async fn load() -> Result<(), StoreError> {
 
     // Compaction: one snapshot replaces many small chunks, atomically.
     for (id, keys) in compact {
-        let snap = with_mut(|s| s.replica.get_mut(&id).map(|d| d.snapshot()))?;
+        let snap = with_mut(|s| s.replica.get_mut(&id).and_then(|d| d.snapshot()))?;
         if let Some(snap) = snap {
             let sealed = crypto::seal(&key, &chunk_aad(&id), &snap).await?;
             idb::compact(&db, &id, &sealed, &keys).await?;

@@ -122,7 +122,14 @@ pub async fn rebuild(db: &Db, id: &str) -> anyhow::Result<()> {
         _ => {}
     }
     tx.commit().await?;
-    let snapshot = (tail >= COMPACT_AFTER).then(|| doc.save());
+    // A snapshot replaces the changes it was made from: only one that loads again.
+    let snapshot = match (tail >= COMPACT_AFTER).then(|| shared::sync::checked_save(&doc)) {
+        Some(Err(e)) => {
+            tracing::warn!(doc = id, "projection: not compacted: the document {e}");
+            None
+        }
+        s => s.and_then(Result::ok),
+    };
     mark(db, id, seq, snapshot).await
 }
 

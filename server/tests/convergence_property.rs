@@ -11,10 +11,12 @@
 //! final reliable sync every device, a fresh device of each user and the server's stored
 //! documents are identical, and every change any device made is there.
 //!
-//! Seeds: `MIMAMORI_SEED=N` runs that one case; otherwise a few random seeds, each printed.
-//! Default: 8 cases per backend, 6 devices, 30 rounds. `MIMAMORI_LONG=1`: 200 cases per
-//! backend, 8 devices, 40 rounds. `MIMAMORI_CASES=N` sets the number of cases.
-//! A failure prints its seed and the operation log.
+//! Seeds: the committed ones of `tests/seeds/convergence_property.txt` (the test command
+//! gives the same answer on the same commit); `MIMAMORI_SEED=N` runs that one case;
+//! `MIMAMORI_EXPLORE=1` explores with fresh random seeds (8 cases per backend, 200 with
+//! `MIMAMORI_LONG=1`, or `MIMAMORI_CASES=N`), each printed. 6 devices and 30 rounds;
+//! `MIMAMORI_LONG=1`: 8 devices, 40 rounds. A failure prints its seed and the operation
+//! log: add a failing seed to the committed file with its fix.
 
 mod common;
 use automerge::{ChangeHash, ReadDoc};
@@ -97,20 +99,14 @@ fn restore_cases() -> bool {
     std::env::var("MIMAMORI_PROP_RESTORE").is_ok_and(|v| v == "1")
 }
 
-fn seeds(cases: usize) -> Vec<u64> {
+/// The cases a backend runs: the committed seeds (`tests/seeds/convergence_property.txt`),
+/// or with `MIMAMORI_EXPLORE=1` `cases` fresh random ones (common::seeds).
+fn case_seeds(cases: usize) -> Vec<u64> {
     let cases = std::env::var("MIMAMORI_CASES")
         .ok()
         .and_then(|c| c.parse().ok())
         .unwrap_or(cases);
-    if let Ok(s) = std::env::var("MIMAMORI_SEED") {
-        return vec![s.trim().parse().expect("MIMAMORI_SEED is a number")];
-    }
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let mut r = Rng(u64::try_from(nanos % u128::from(u64::MAX)).unwrap());
-    (0..cases).map(|_| r.next() % 1_000_000_000).collect()
+    seeds("convergence_property", cases)
 }
 
 // ───────────────────────────── the operation log ─────────────────────────────
@@ -236,8 +232,11 @@ impl Sim {
                 p.unplaced,
             )
             .expect("stored document loads");
-            if p.chunks.len() > COMPACT_AFTER {
-                p.chunks = vec![d.snapshot()];
+            // As the app compacts: only a snapshot that loads again replaces the chunks.
+            if p.chunks.len() > COMPACT_AFTER
+                && let Some(snap) = d.snapshot()
+            {
+                p.chunks = vec![snap];
             }
             r.insert(id.clone(), d);
         }
@@ -1047,9 +1046,7 @@ async fn run(backend: &'static str) {
         return;
     }
     let size = size();
-    let seeds = seeds(size.cases);
-    println!("{backend}: seeds {seeds:?} (MIMAMORI_SEED=N reruns one)");
-    for seed in seeds {
+    for seed in case_seeds(size.cases) {
         let start = std::time::Instant::now();
         run_case(backend, seed, &size, restore_cases()).await;
         println!("{backend} seed {seed}: {:?}", start.elapsed());

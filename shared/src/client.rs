@@ -107,10 +107,13 @@ impl LocalDoc {
         Some(bytes)
     }
 
-    /// The whole document, for compacting storage.
-    pub fn snapshot(&mut self) -> Vec<u8> {
+    /// The whole document, for compacting storage; `None` when Automerge would save it as
+    /// bytes it cannot load again ([`crate::sync::checked_save`]): the stored chunks then
+    /// stay as they are, and still load.
+    pub fn snapshot(&mut self) -> Option<Vec<u8>> {
+        let bytes = crate::sync::checked_save(&self.doc).ok()?;
         self.saved_heads = self.doc.get_heads();
-        self.doc.save()
+        Some(bytes)
     }
 
     pub fn in_fallback(&self) -> bool {

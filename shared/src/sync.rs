@@ -392,16 +392,29 @@ pub fn apply_pushed(
 /// Whether `doc`, saved and loaded again, has the same heads (the second half of
 /// [`apply_pushed`]; the server also asks it of a document after a sync message).
 pub fn reloads_the_same(doc: &automerge::Automerge) -> Result<(), String> {
+    checked_save(doc)
+        .map(|_| ())
+        .map_err(|e| format!("the document saved with them {e}"))
+}
+
+/// `doc` saved whole, for a snapshot that replaces the chunks or changes it was made from —
+/// only if the bytes load again with the same heads. Automerge 0.12 loads some documents
+/// that it then saves as bytes it cannot load (`MismatchingHeads`, `MissingOps`; fuzz
+/// targets `sync_binary` and `doc_load`): written over what it was made from, such a
+/// snapshot would lose the document. On an error the caller keeps what it has. The error
+/// completes "the document …".
+pub fn checked_save(doc: &automerge::Automerge) -> Result<Vec<u8>, String> {
     use std::panic::{AssertUnwindSafe, catch_unwind};
     let heads = doc.get_heads();
+    let saved = doc.save();
     let again = catch_unwind(AssertUnwindSafe(|| {
-        automerge::Automerge::load(&doc.save()).map(|d| d.get_heads())
+        automerge::Automerge::load(&saved).map(|d| d.get_heads())
     }));
     match again {
-        Ok(Ok(h)) if h == heads => Ok(()),
-        Ok(Ok(_)) => Err("the document saved with them loads with other heads".into()),
-        Ok(Err(e)) => Err(format!("the document saved with them does not load: {e}")),
-        Err(_) => Err("the document saved with them does not load".into()),
+        Ok(Ok(h)) if h == heads => Ok(saved),
+        Ok(Ok(_)) => Err("loads with other heads once saved".into()),
+        Ok(Err(e)) => Err(format!("does not load once saved: {e}")),
+        Err(_) => Err("does not load once saved".into()),
     }
 }
 
@@ -727,6 +740,70 @@ mod tests {
         assert!(decode_change(&input[1..]).is_err());
         assert!(!known_chunks(&input[1..]));
         assert!(decode_change(&a_real_change()).is_ok());
+    }
+
+    /// Found by the fuzz target `doc_load`
+    /// (fuzz/regressions/doc_load-mismatching-heads-after-save.bin): a document that
+    /// Automerge 0.12 loads, but saves as bytes that no longer load (`MismatchingHeads`).
+    /// Compacted into such a snapshot, the server's changes or the phone's stored chunks
+    /// would have been replaced by an unloadable document; the snapshot is refused and the
+    /// chunks it would have replaced still load.
+    #[test]
+    fn a_document_that_saves_unloadable_is_not_compacted() {
+        let input =
+            include_bytes!("../../fuzz/regressions/doc_load-mismatching-heads-after-save.bin");
+        let end = input
+            .windows(4)
+            .position(|w| w == b"MMFZ")
+            .unwrap_or(input.len());
+        let chunk = input[1..end].to_vec();
+        assert!(known_chunks(&chunk));
+        let doc = automerge::Automerge::load(&chunk).expect("Automerge loads it");
+        assert!(automerge::Automerge::load(&doc.save()).is_err());
+        let err = checked_save(&doc).unwrap_err();
+        assert!(err.contains("does not load once saved"), "{err}");
+        assert!(reloads_the_same(&doc).is_err());
+
+        let actor = automerge::ActorId::from(&[1u8; 16][..]);
+        let chunks = vec![chunk];
+        let kind = crate::codes::DocKind::Person;
+        let mut d =
+            crate::client::LocalDoc::restore(kind.clone(), &actor, &chunks, vec![], None, false)
+                .expect("the phone restores it from its chunks");
+        assert_eq!(d.snapshot(), None, "no snapshot to compact into");
+        let again = crate::client::LocalDoc::restore(kind, &actor, &chunks, vec![], None, false)
+            .expect("the chunks, kept, still restore");
+        assert_eq!(again.doc.get_heads(), d.doc.get_heads());
+
+        let mut fine = automerge::Automerge::new();
+        fine.apply_changes([automerge::Change::try_from(a_real_change().as_slice()).unwrap()])
+            .unwrap();
+        let saved = checked_save(&fine).expect("an ordinary document saves");
+        assert_eq!(
+            automerge::Automerge::load(&saved).unwrap().get_heads(),
+            fine.get_heads()
+        );
+    }
+
+    /// Found by the fuzz target `sync_binary`
+    /// (fuzz/regressions/sync_binary-panic-cannot-unwind.bin): its first piece is a change
+    /// that makes Automerge 0.12 panic while decoding (`OpId::new`, an actor index past
+    /// `u32`). The fuzz target's own checksum repair decoded it unguarded and crashed; every
+    /// decoder of outside changes goes through [`decode_change`], which refuses it.
+    #[test]
+    fn a_change_that_panics_automerge_decoding_is_an_error() {
+        let input = include_bytes!("../../fuzz/regressions/sync_binary-panic-cannot-unwind.bin");
+        let end = input.windows(4).position(|w| w == b"MMFZ").unwrap();
+        let change = &input[1..end];
+        assert!(
+            std::panic::catch_unwind(|| automerge::Change::try_from(change)).is_err(),
+            "Automerge 0.12 panics decoding it"
+        );
+        assert!(decode_change(change).is_err());
+        assert!(matches!(
+            check_request(push(vec![change.to_vec()])),
+            Err(RequestError::Bad(_))
+        ));
     }
 
     /// Found by the fuzz target `sync_binary`

@@ -198,15 +198,47 @@ fn proc_status_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
-/// A seed for a randomised test: `MIMAMORI_SEED` when set (to replay a failure), else
-/// fresh. Printed either way.
+/// The seeds a randomised test runs, so that the test command gives the same answer on
+/// the same commit:
+/// - `MIMAMORI_SEED=N`: that one;
+/// - `MIMAMORI_EXPLORE=1`: `explore` fresh random seeds (exploring, never the gate); a seed
+///   that fails is added to the committed file below, with the fix;
+/// - otherwise the committed seeds of `server/tests/seeds/<test>.txt` (one a line, `#`
+///   starts a comment).
+///
+/// Each seed is printed with the way to replay it.
+pub fn seeds(test: &str, explore: usize) -> Vec<u64> {
+    let seeds: Vec<u64> = if let Ok(s) = std::env::var("MIMAMORI_SEED") {
+        vec![s.trim().parse().expect("MIMAMORI_SEED is a number")]
+    } else if std::env::var("MIMAMORI_EXPLORE").is_ok_and(|v| v == "1") {
+        (0..explore).map(|_| rand::random::<u64>() % 1_000_000_000).collect()
+    } else {
+        committed_seeds(test)
+    };
+    println!("{test}: seeds {seeds:?} (replay one with MIMAMORI_SEED=N)");
+    seeds
+}
+
+/// The committed seeds of `test` (`server/tests/seeds/<test>.txt`).
+pub fn committed_seeds(test: &str) -> Vec<u64> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/seeds")
+        .join(format!("{test}.txt"));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let seeds: Vec<u64> = text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .map(|l| l.parse().unwrap_or_else(|_| panic!("{}: {l:?} is not a seed", path.display())))
+        .collect();
+    assert!(!seeds.is_empty(), "{} lists no seed", path.display());
+    seeds
+}
+
+/// The one seed of a test that runs a single randomised case (see [`seeds`]).
 pub fn seed(test: &str) -> u64 {
-    let seed = std::env::var("MIMAMORI_SEED")
-        .ok()
-        .map(|s| s.parse().expect("MIMAMORI_SEED is a number"))
-        .unwrap_or_else(rand::random);
-    println!("{test}: seed {seed} (replay with MIMAMORI_SEED={seed})");
-    seed
+    seeds(test, 1)[0]
 }
 
 /// `MIMAMORI_LONG=1`: the bigger sizes.
