@@ -119,7 +119,7 @@ pub async fn area(
     let grants: Vec<_> = c
         .grants
         .iter()
-        .filter(|g| matches!(g.role, Role::Staff | Role::Admin) && g.salon.is_none())
+        .filter(|g| g.role.is_staff() && g.salon.is_none())
         .filter(|g| g.can_edit || !edit)
         .collect();
     if grants.is_empty() {

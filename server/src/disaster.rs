@@ -18,7 +18,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use shared::api::{DISASTER_MAX_HOURS, DisasterMode, DisasterStart, Roster, RosterEntry};
-use shared::codes::{Household, Role};
+use shared::codes::Household;
 use sqlx::Row;
 use std::collections::BTreeMap;
 
@@ -43,7 +43,7 @@ async fn districts(st: &AppState, org: &str) -> Result<BTreeMap<String, (String,
 /// district or one above it.
 fn may_manage(c: &Caller, path: &str, d: &BTreeMap<String, (String, String)>) -> bool {
     c.grants.iter().any(|g| {
-        matches!(g.role, Role::Staff | Role::Admin)
+        g.role.is_staff()
             && g.can_edit
             && g.salon.is_none()
             && match &g.district {
@@ -65,12 +65,7 @@ fn roster_area(c: &Caller, d: &BTreeMap<String, (String, String)>) -> Option<Vec
     Some(
         c.grants
             .iter()
-            .filter(|g| {
-                matches!(
-                    g.role,
-                    Role::Minsei | Role::Bousai | Role::Staff | Role::Admin
-                ) && g.salon.is_none()
-            })
+            .filter(|g| g.role.sees_roster() && g.salon.is_none())
             .filter_map(|g| g.district.as_ref())
             .filter_map(|id| d.get(id).map(|(p, _)| p.clone()))
             .collect(),

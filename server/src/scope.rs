@@ -65,7 +65,7 @@ pub async fn scope_within(
 pub fn is_wide(grants: &[Membership]) -> bool {
     grants.iter().any(|g| {
         g.org_wide()
-            || (matches!(g.role, Role::Staff | Role::Admin | Role::Minsei) && g.district.is_some())
+            || (g.role.watches_whole_district() && g.district.is_some())
     })
 }
 
@@ -131,7 +131,7 @@ async fn scope_of(
     }
     for g in grants {
         match (&g.role, &g.district, &g.salon) {
-            (Role::Staff | Role::Admin | Role::Minsei, Some(d), _) => {
+            (r, Some(d), _) if r.watches_whole_district() => {
                 let kinds = if g.role == Role::Minsei {
                     "('person', 'map')"
                 } else {
@@ -251,8 +251,7 @@ pub async fn may_create(
                 if g.org_wide() {
                     return Ok(true);
                 }
-                if let (Role::Staff | Role::Admin | Role::Minsei, Some(gd)) = (&g.role, &g.district)
-                {
+                if let (true, Some(gd)) = (g.role.watches_whole_district(), &g.district) {
                     let top: Option<String> =
                         sqlx::query_scalar("SELECT path FROM districts WHERE id = $1")
                             .bind(gd.clone())

@@ -4,6 +4,7 @@
 //! No I/O here: this crate builds natively (server, tests) and for wasm32 (the app), and
 //! holds every rule both sides must agree on.
 
+pub mod access;
 pub mod api;
 pub mod client;
 pub mod codes;
