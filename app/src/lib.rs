@@ -4,7 +4,10 @@
 //! ([`store`]), then sent to the server by [`sync`] when there is signal.
 
 mod crypto;
+mod data;
 mod idb;
+#[cfg(test)]
+mod layers;
 mod lock;
 mod net;
 mod routes;
@@ -32,7 +35,7 @@ pub fn App() -> impl IntoView {
 
     // The URL hash is the route.
     let hash = window_event_listener(ev::hashchange, move |_| {
-        ctx.route.set(Route::parse(&state::current_hash()));
+        ctx.navigated(Route::parse(&state::current_hash()));
         if let Some(w) = web_sys::window() {
             w.scroll_to_with_x_and_y(0.0, 0.0);
             // Once the new screen is drawn, a screen reader starts at its title.
@@ -68,10 +71,9 @@ pub fn App() -> impl IntoView {
             .and_then(|w| w.document())
             .and_then(|d| d.document_element())
         {
-            // Through the CSSOM: the CSP (style-src 'self') refuses style attributes.
-            if let Some(html) = el.dyn_ref::<web_sys::HtmlElement>() {
-                let _ = html.style().set_property("font-size", &format!("{size}%"));
-            }
+            // A step of the stylesheet (app.css), not an inline size: the percentages there
+            // scale the user's own browser text size, which stays in charge.
+            let _ = el.set_attribute("data-text-size", &size.to_string());
             let _ = el.set_attribute("lang", lang.code());
         }
     });

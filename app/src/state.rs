@@ -1,6 +1,6 @@
 //! What the whole app shares through context: the route, the language and text size, the
 //! sync indicator's state, a revision counter that moves whenever stored data changes,
-//! and the last "保存しました" notice.
+//! and the notice after a save ("保存しました", with 取り消す).
 
 use leptos::prelude::*;
 use shared::i18n::{Lang, Msg, fill};
@@ -12,6 +12,8 @@ pub enum Route {
     Home,
     Person(String),
     Visit(String),
+    /// Correcting visit record `.1` of person `.0`.
+    EditVisit(String, String),
     Consult(String),
     Consent(String),
     Salons,
@@ -35,6 +37,9 @@ impl Route {
         match parts.as_slice() {
             ["person", _] => Route::Person(s(1).unwrap_or_default()),
             ["person", _, "visit"] => Route::Visit(s(1).unwrap_or_default()),
+            ["person", _, "visit", _] => {
+                Route::EditVisit(s(1).unwrap_or_default(), s(3).unwrap_or_default())
+            }
             ["person", _, "consult"] => Route::Consult(s(1).unwrap_or_default()),
             ["person", _, "consent"] => Route::Consent(s(1).unwrap_or_default()),
             ["salons"] => Route::Salons,
@@ -61,6 +66,7 @@ impl Route {
             Route::Home => "#/".into(),
             Route::Person(id) => format!("#/person/{id}"),
             Route::Visit(id) => format!("#/person/{id}/visit"),
+            Route::EditVisit(id, v) => format!("#/person/{id}/visit/{v}"),
             Route::Consult(id) => format!("#/person/{id}/consult"),
             Route::Consent(id) => format!("#/person/{id}/consent"),
             Route::Salons => "#/salons".into(),
@@ -129,10 +135,8 @@ pub struct Ctx {
     /// Whether the store has opened, and whether someone is signed in.
     pub ready: RwSignal<bool>,
     pub signed_in: RwSignal<bool>,
-    /// The notice shown after a save (保存しました) or a failure.
-    pub notice: RwSignal<Option<(Msg, bool)>>,
-    /// The server's own words for a refusal, shown instead of `notice`'s message.
-    pub notice_text: RwSignal<Option<String>>,
+    /// The notice after a save (保存しました) or a failure, on the screen it belongs to.
+    pub notice: RwSignal<Option<Notice>>,
     /// Storage may be evicted by the browser (persist() refused).
     pub storage_at_risk: RwSignal<bool>,
     /// A new version of the app has taken over; a reload shows it.
@@ -166,7 +170,6 @@ impl Ctx {
             ready: RwSignal::new(false),
             signed_in: RwSignal::new(false),
             notice: RwSignal::new(None),
-            notice_text: RwSignal::new(None),
             storage_at_risk: RwSignal::new(false),
             update_ready: RwSignal::new(false),
             other_tab: RwSignal::new(false),
@@ -189,15 +192,116 @@ impl Ctx {
         fill(self.t(m), args)
     }
 
+    /// Shows `n` (replacing any notice); an ok notice goes by itself after a while, a
+    /// problem stays until the user leaves the screen.
+    pub fn show(&self, n: Notice) {
+        let n = Notice {
+            serial: self
+                .notice
+                .with_untracked(|o| o.as_ref().map_or(0, |o| o.serial))
+                + 1,
+            ..n
+        };
+        let (serial, ok) = (n.serial, n.ok);
+        self.notice.set(Some(n));
+        if ok {
+            let notice = self.notice;
+            set_timeout(
+                move || {
+                    if notice.with_untracked(|n| n.as_ref().is_some_and(|n| n.serial == serial)) {
+                        notice.set(None);
+                    }
+                },
+                std::time::Duration::from_millis(NOTICE_MS),
+            );
+        }
+    }
+
+    /// A notice about the screen the user is on now.
     pub fn notify(&self, m: Msg, ok: bool) {
-        self.notice_text.set(None);
-        self.notice.set(Some((m, ok)));
+        let here = self.route.get_untracked();
+        self.show(if ok {
+            Notice::ok(here, m)
+        } else {
+            Notice::bad(here, m)
+        });
     }
 
     /// A problem in the server's words (they are Japanese for the desk's row errors).
     pub fn notify_text(&self, text: String) {
-        self.notice_text.set(Some(text));
-        self.notice.set(Some((Msg::ErrServer, false)));
+        self.show(Notice::text(self.route.get_untracked(), text));
+    }
+
+    /// The user went to `r`: a notice of another screen goes.
+    pub fn navigated(&self, r: Route) {
+        if self
+            .notice
+            .with_untracked(|n| n.as_ref().is_some_and(|n| n.route != r))
+        {
+            self.notice.set(None);
+        }
+        self.route.set(r);
+    }
+}
+
+/// How long an ok notice (保存しました, with 取り消す) stays.
+pub const NOTICE_MS: u64 = 8_000;
+
+/// What a save can be undone with: the record it created, at `path` of document `doc`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Undo {
+    pub doc: String,
+    pub path: Vec<String>,
+}
+
+/// The notice after a save or a failure. It belongs to the screen it was made for and is
+/// gone when the user goes elsewhere; it floats over the screen (nothing moves).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    /// The screen it belongs to.
+    pub route: Route,
+    pub msg: Msg,
+    /// The server's own words, shown instead of `msg`.
+    pub text: Option<String>,
+    pub ok: bool,
+    /// 取り消す, for a save that created a record.
+    pub undo: Option<Undo>,
+    /// Tells one notice from the next (the timer hides only its own).
+    pub serial: u64,
+}
+
+impl Notice {
+    pub fn ok(route: Route, msg: Msg) -> Notice {
+        Notice {
+            route,
+            msg,
+            text: None,
+            ok: true,
+            undo: None,
+            serial: 0,
+        }
+    }
+
+    /// 保存しました, with 取り消す when `undo` says what the save created.
+    pub fn saved(route: Route, undo: Option<Undo>) -> Notice {
+        Notice {
+            undo,
+            ..Notice::ok(route, Msg::Saved)
+        }
+    }
+
+    pub fn bad(route: Route, msg: Msg) -> Notice {
+        Notice {
+            ok: false,
+            ..Notice::ok(route, msg)
+        }
+    }
+
+    pub fn text(route: Route, text: String) -> Notice {
+        Notice {
+            text: Some(text),
+            ..Notice::bad(route, Msg::ErrServer)
+        }
     }
 }
 
@@ -269,6 +373,7 @@ mod tests {
             Route::Home,
             Route::Person("p1".into()),
             Route::Visit("p1".into()),
+            Route::EditVisit("p1".into(), "v1".into()),
             Route::Consult("p1".into()),
             Route::Consent("p1".into()),
             Route::Salons,

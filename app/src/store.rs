@@ -556,16 +556,47 @@ pub async fn set_directory(dir: Directory) -> Result<(), StoreError> {
     persist(BTreeSet::new(), vec![("directory", v)]).await
 }
 
-/// A small sealed value by name (kept in memory in `Store::extra` too).
-pub async fn set_extra(name: &'static str, value: String) -> Result<(), StoreError> {
-    let key: &'static str = match name {
-        "reads" => "x.reads",
-        "roster" => "x.roster",
-        "draft" => "x.draft",
-        _ => return Err(StoreError::Edit(format!("unknown value {name}"))),
-    };
-    with_mut(|s| s.extra.insert(name.to_string(), value.clone()))?;
-    persist(BTreeSet::new(), vec![(key, value)]).await
+/// The small sealed values kept on the phone beside the documents, each under its own
+/// name: a typed name, so a value nobody stores can not be asked for (the desk's offline
+/// copy was once refused by a list of strings it was missing from, and the error dropped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kept {
+    /// Staff reads of person records, waiting to be reported for the audit log.
+    Reads,
+    /// The last evacuation roster fetched (避難支援の名簿).
+    Roster,
+    /// The form being typed when the idle lock came.
+    Draft,
+    /// The coordinator's desk: the latest answers of its screens.
+    Desk,
+}
+
+impl Kept {
+    /// Its name in `Store::extra`; in IndexedDB it is stored as `x.<name>`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Kept::Reads => "reads",
+            Kept::Roster => "roster",
+            Kept::Draft => "draft",
+            Kept::Desk => "desk",
+        }
+    }
+
+    /// Its key in IndexedDB's `meta` store.
+    fn meta_key(self) -> &'static str {
+        match self {
+            Kept::Reads => "x.reads",
+            Kept::Roster => "x.roster",
+            Kept::Draft => "x.draft",
+            Kept::Desk => "x.desk",
+        }
+    }
+}
+
+/// Keeps a small sealed value (in memory in `Store::extra` too).
+pub async fn set_extra(name: Kept, value: String) -> Result<(), StoreError> {
+    with_mut(|s| s.extra.insert(name.key().to_string(), value.clone()))?;
+    persist(BTreeSet::new(), vec![(name.meta_key(), value)]).await
 }
 
 /// After a sync round: persist what changed, the cursor and the refused set; the server
@@ -638,24 +669,6 @@ impl Store {
     }
 }
 
-/// The signed-in user's id (empty before log-in).
-pub fn my_id() -> String {
-    with(|s| s.and_then(|s| s.user().map(|u| u.id.clone()))).unwrap_or_default()
-}
-
-/// Whether this user may change document `doc`: viewing and editing are separate rights,
-/// and the directory says which this user has (the server checks again on every sync).
-pub fn can_edit(doc: &str) -> bool {
-    with(|s| {
-        s.and_then(|s| s.directory.as_ref()).is_none_or(|d| {
-            d.docs
-                .iter()
-                .find(|e| e.doc == doc)
-                .is_none_or(|e| e.can_edit)
-        })
-    })
-}
-
 /// Current time in Unix milliseconds.
 pub fn now_ms() -> f64 {
     js_sys::Date::now()
@@ -664,30 +677,4 @@ pub fn now_ms() -> f64 {
 /// Today in Japan.
 pub fn today() -> shared::Date {
     shared::Date::from_unix_ms_jst(now_ms() as i64).unwrap_or_default()
-}
-
-/// A new record id: UUID v7 layout (time-ordered, random tail) from WebCrypto.
-pub fn new_id() -> String {
-    let mut b = [0u8; 16];
-    let ok = web_sys::window()
-        .and_then(|w| w.crypto().ok())
-        .is_some_and(|c| c.get_random_values_with_u8_array(&mut b).is_ok());
-    if !ok {
-        for x in b.iter_mut() {
-            *x = (js_sys::Math::random() * 256.0) as u8;
-        }
-    }
-    let ms = now_ms() as u64;
-    b[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
-    b[6] = (b[6] & 0x0f) | 0x70;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
 }

@@ -7,8 +7,8 @@ use crate::net::{self, NetError};
 use crate::state::Ctx;
 use crate::store::{self, APP_VERSION};
 use leptos::prelude::*;
+use shared::access::Access;
 use shared::api::{Directory, ReadEvent, ReadReport};
-use shared::codes::Role;
 use shared::sync::{SyncRequest, SyncResponse};
 use std::cell::Cell;
 use std::collections::BTreeSet;
@@ -202,7 +202,7 @@ async fn after_contact(token: &str) {
 pub fn note_read(doc: &str) {
     let staff = store::with(|s| {
         s.and_then(|s| s.user())
-            .is_some_and(|u| u.has_role(&Role::Staff) || u.has_role(&Role::Admin))
+            .is_some_and(|u| u.reads_are_audited())
     });
     if !staff {
         return;
@@ -214,13 +214,13 @@ pub fn note_read(doc: &str) {
     });
     let v = serde_json::to_string(&reads).unwrap_or_default();
     leptos::task::spawn_local(async move {
-        let _ = store::set_extra("reads", v).await;
+        let _ = store::set_extra(store::Kept::Reads, v).await;
     });
 }
 
 fn queued_reads() -> ReadReport {
     store::with(|s| {
-        s.and_then(|s| s.extra.get("reads"))
+        s.and_then(|s| s.extra.get(store::Kept::Reads.key()))
             .and_then(|r| serde_json::from_str(r).ok())
     })
     .unwrap_or_default()
@@ -240,6 +240,10 @@ async fn report_reads(token: &str) {
     if matches!(r, Ok(_) | Err(NetError::Api(400 | 403, _))) {
         let mut now = queued_reads();
         now.reads.drain(..sent.min(now.reads.len()));
-        let _ = store::set_extra("reads", serde_json::to_string(&now).unwrap_or_default()).await;
+        let _ = store::set_extra(
+            store::Kept::Reads,
+            serde_json::to_string(&now).unwrap_or_default(),
+        )
+        .await;
     }
 }

@@ -1,6 +1,7 @@
 //! Widgets every screen uses: the sync indicator, the save notice, large choice buttons,
 //! field errors.
 
+use crate::data::{self, Access, Home};
 use crate::state::{Ctx, Route, back, clock, use_ctx};
 use leptos::prelude::*;
 use shared::i18n::{Msg, code_label};
@@ -37,7 +38,7 @@ pub fn SyncBar() -> impl IntoView {
                 }}
             </span>
             <Show when=move || { pending() > 0 && !s.with(|s| s.syncing) }>
-                <button class="small secondary" data-testid="sync-now" on:click=move |_| crate::sync::request(ctx)>
+                <button class="small secondary" data-testid="sync-now" on:click=move |_| data::sync_now(ctx)>
                     {move || ctx.t(Msg::SyncNow)}
                 </button>
             </Show>
@@ -55,17 +56,39 @@ pub fn SyncBar() -> impl IntoView {
     }
 }
 
-/// The notice after a save; it stays until the next one so nobody misses it.
+/// The notice after a save or a failure: it floats over the bottom of the screen (nothing
+/// on the page moves), belongs to the screen it was made for (gone when the user goes
+/// elsewhere), and after a save that created a record offers 取り消す.
 #[component]
 pub fn Notice() -> impl IntoView {
     let ctx = use_ctx();
+    let undoing = RwSignal::new(false);
     view! {
-        <Show when=move || ctx.notice.get().is_some()>
-            <p class=move || if ctx.notice.get().is_some_and(|n| n.1) { "notice ok" } else { "notice bad" }
-               role="alert" data-testid="notice">
-                {move || ctx.notice_text.get().or_else(|| ctx.notice.get().map(|(m, _)| ctx.t(m).to_string()))}
-            </p>
-        </Show>
+        <div class="notice-layer" role="status" aria-live="polite">
+            {move || ctx.notice.get().map(|n| {
+                let text = n.text.clone().unwrap_or_else(|| ctx.t(n.msg).to_string());
+                let undo = n.undo.clone();
+                view! {
+                    <div class=if n.ok { "notice ok" } else { "notice bad" } data-testid="notice-box">
+                        <span data-testid="notice">{text}</span>
+                        {undo.map(|u| view! {
+                            <button class="small secondary" data-testid="undo" disabled=move || undoing.get()
+                                on:click=move |_| {
+                                    if undoing.get_untracked() { return; }
+                                    undoing.set(true);
+                                    let u = u.clone();
+                                    leptos::task::spawn_local(async move {
+                                        crate::data::undo(ctx, u).await;
+                                        undoing.set(false);
+                                    });
+                                }>
+                                {move || ctx.t(Msg::Undo)}
+                            </button>
+                        })}
+                    </div>
+                }
+            })}
+        </div>
     }
 }
 
@@ -211,17 +234,19 @@ pub fn TextField(
 pub fn BottomNav() -> impl IntoView {
     let ctx = use_ctx();
     let items = move || {
-        let (visits, salons, map) = crate::store::with(|s| {
-            let d = s.and_then(|s| s.directory.as_ref());
-            (
-                d.is_some_and(|d| !d.people.is_empty()),
-                d.is_some_and(|d| !d.salons.is_empty()),
-                d.is_some_and(|d| d.districts.iter().any(|x| x.map_doc.is_some())),
-            )
-        });
         ctx.rev.track();
+        let (visits, salons, map) = data::directory(|d| {
+            (
+                !d.people.is_empty(),
+                !d.salons.is_empty(),
+                d.districts.iter().any(|x| x.map_doc.is_some()),
+            )
+        })
+        .unwrap_or_default();
         let mut v = Vec::new();
-        if visits || !salons {
+        // きょう: people to visit; also the first screen of a user whose directory has
+        // not come yet, unless their work is a salon.
+        if visits || (!salons && data::home() != Home::Salons) {
             v.push((Route::Home, Msg::Today, "nav-today"));
         }
         if salons {
@@ -230,21 +255,22 @@ pub fn BottomNav() -> impl IntoView {
         if map {
             v.push((Route::Map(None), Msg::SupportMap, "nav-map"));
         }
-        if crate::routes::office::is_staff() {
+        if data::allowed(|u| u.is_staff()) {
             v.push((Route::Desk("overdue".into()), Msg::DeskTitle, "nav-desk"));
         }
         v.push((Route::Settings, Msg::Settings, "nav-settings"));
         v
     };
     view! {
-        <nav class="bottomnav" aria-label="menu">
+        <nav class="bottomnav" aria-label=move || ctx.t(Msg::MenuLabel)>
             {move || items().into_iter().map(|(r, m, tid)| {
                 let r2 = r.clone();
                 let current = move || {
                     let cur = ctx.route.get();
                     let same = match (&cur, &r2) {
-                        (Route::Home | Route::Person(_) | Route::Visit(_) | Route::Consult(_) | Route::Consent(_), Route::Home) => true,
+                        (Route::Home | Route::Person(_) | Route::Visit(_) | Route::EditVisit(..) | Route::Consult(_) | Route::Consent(_), Route::Home) => true,
                         (Route::Salons | Route::Salon(_) | Route::Session(..) | Route::Member(_), Route::Salons) => true,
+                        (Route::Home, Route::Salons) => data::home() == Home::Salons,
                         (Route::Map(_), Route::Map(_)) => true,
                         (Route::Desk(_), Route::Desk(_)) => true,
                         (a, b) => a == b,
@@ -256,27 +282,5 @@ pub fn BottomNav() -> impl IntoView {
                 }
             }).collect_view()}
         </nav>
-    }
-}
-
-/// Saves through the store and tells the user: 保存しました only once it is durable.
-pub async fn save_and_tell<R>(
-    ctx: Ctx,
-    doc: &str,
-    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<R, shared::crdt::CrdtError>,
-) -> bool {
-    match crate::store::save(doc, f).await {
-        Ok(_) => {
-            ctx.notify(Msg::Saved, true);
-            ctx.bump();
-            crate::sync::refresh_status(ctx);
-            crate::after_save(ctx);
-            true
-        }
-        Err(e) => {
-            leptos::logging::error!("save failed: {e}");
-            ctx.notify(Msg::SaveFailed, false);
-            false
-        }
     }
 }

@@ -21,7 +21,10 @@ impl Role {
 
     /// Sees the evacuation roster (避難行動要支援者名簿) of the district the grant names.
     pub fn sees_roster(&self) -> bool {
-        matches!(self, Role::Minsei | Role::Bousai | Role::Staff | Role::Admin)
+        matches!(
+            self,
+            Role::Minsei | Role::Bousai | Role::Staff | Role::Admin
+        )
     }
 
     /// Works on person records: visits, and for [`Role::watches_whole_district`]
@@ -94,6 +97,12 @@ pub trait Access {
     }
 }
 
+/// Whether `user` may correct or withdraw a record that `recorded_by` made: its author, or
+/// staff (the document's edit right is checked besides, by the app and on every sync).
+pub fn may_correct(user: &UserInfo, recorded_by: &str) -> bool {
+    user.id == recorded_by || user.is_staff()
+}
+
 impl Access for UserInfo {
     fn roles(&self) -> impl Iterator<Item = &Role> {
         self.grants.iter().map(|g| &g.role)
@@ -136,9 +145,22 @@ mod tests {
         assert_eq!(user(&[Role::SalonLeader]).home(), Home::Salons);
         assert_eq!(user(&[Role::SalonHelper]).home(), Home::Salons);
         assert_eq!(user(&[Role::Bousai]).home(), Home::Roster);
-        assert_eq!(user(&[Role::SalonLeader, Role::Volunteer]).home(), Home::Today);
+        assert_eq!(
+            user(&[Role::SalonLeader, Role::Volunteer]).home(),
+            Home::Today
+        );
         assert_eq!(user(&[Role::Bousai, Role::Minsei]).home(), Home::Today);
         assert_eq!(user(&[]).home(), Home::Today);
+    }
+
+    #[test]
+    fn a_record_is_corrected_by_its_author_or_staff() {
+        let mut vol = user(&[Role::Volunteer]);
+        vol.id = "u1".into();
+        assert!(may_correct(&vol, "u1"));
+        assert!(!may_correct(&vol, "u2"));
+        assert!(may_correct(&user(&[Role::Staff]), "u2"));
+        assert!(!may_correct(&user(&[Role::Minsei]), "u2"));
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod i18n;
 pub mod model;
 #[cfg(feature = "roster")]
 pub mod roster;
+pub mod search;
 pub mod sync;
 pub mod validate;
 pub mod watch;

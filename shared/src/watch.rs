@@ -19,7 +19,7 @@ pub fn interval_days(f: &Frequency) -> Option<i64> {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct WatchStatus {
     /// The last contact that reached the person (会えた, or 家族と話した).
     pub last_contact: Option<Date>,
@@ -91,6 +91,43 @@ pub fn status(p: &Person, today: Date) -> WatchStatus {
     }
 }
 
+/// The filters of the list of people (きょうの訪問): what a 民生委員 with hundreds of
+/// households narrows it to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// Everyone.
+    All,
+    /// 期限切れ: past the day a contact was due.
+    Overdue,
+    /// 今日まで: due today or before.
+    ByToday,
+    /// 今週: due within the next seven days (overdue included).
+    ThisWeek,
+    /// 不在つづき: not at home several times in a row.
+    NotHomeStreak,
+}
+
+impl Due {
+    pub const ALL: [Due; 5] = [
+        Due::All,
+        Due::Overdue,
+        Due::ByToday,
+        Due::ThisWeek,
+        Due::NotHomeStreak,
+    ];
+
+    /// Whether a person with `st` is kept by this filter on `today`.
+    pub fn keeps(self, st: &WatchStatus, today: Date) -> bool {
+        match self {
+            Due::All => true,
+            Due::Overdue => st.is_overdue(),
+            Due::ByToday => st.due.is_some_and(|d| d <= today),
+            Due::ThisWeek => st.due.is_some_and(|d| d <= today.add_days(6)),
+            Due::NotHomeStreak => st.streak_warning(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +186,32 @@ mod tests {
         let s = status(&p, d("2026-11-23"));
         assert_eq!(s.due, Some(d("2026-11-10")));
         assert_eq!(s.overdue_days, 13);
+    }
+
+    #[test]
+    fn the_list_filters_keep_what_they_say() {
+        let today = Date::new(2026, 12, 2).unwrap();
+        let st = |due: Option<Date>, streak: u32| WatchStatus {
+            due,
+            overdue_days: due.map_or(0, |d| d.days_until(today).max(0)),
+            not_home_streak: streak,
+            ..WatchStatus::default()
+        };
+        let late = st(Some(Date::new(2026, 11, 30).unwrap()), 0);
+        let now = st(Some(today), 0);
+        let soon = st(Some(Date::new(2026, 12, 8).unwrap()), 0);
+        let later = st(Some(Date::new(2026, 12, 9).unwrap()), 3);
+        let never = st(None, 0);
+        let kept = |f: Due| {
+            [&late, &now, &soon, &later, &never]
+                .iter()
+                .map(|s| f.keeps(s, today))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(kept(Due::All), [true, true, true, true, true]);
+        assert_eq!(kept(Due::Overdue), [true, false, false, false, false]);
+        assert_eq!(kept(Due::ByToday), [true, true, false, false, false]);
+        assert_eq!(kept(Due::ThisWeek), [true, true, true, false, false]);
+        assert_eq!(kept(Due::NotHomeStreak), [false, false, false, true, false]);
     }
 }

@@ -3,14 +3,13 @@
 //! Every figure comes from the server (SQL projections); the last answer of each screen is
 //! kept (sealed) so the desk still shows it without signal, saying when it was fetched.
 
-use crate::net::{self, NetError};
+use crate::data::{self, Kept, NetError};
 use crate::state::{Ctx, Route, clock, use_ctx};
-use crate::store;
-use crate::ui::{ChooseOne, save_and_tell};
+use crate::ui::ChooseOne;
 use leptos::prelude::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use shared::codes::{Frequency, Referral, Role};
+use shared::codes::{Frequency, Referral};
 use shared::crdt;
 use shared::desk::{
     AssignmentChange, DeskUser, DistrictReport, FollowupInbox, GrantMove, IMPORT_COLUMNS,
@@ -31,65 +30,15 @@ pub const TABS: [(&str, Msg); 5] = [
     ("import", Msg::DeskImport),
 ];
 
-fn token() -> Option<String> {
-    store::with(|s| s.and_then(|s| s.token()))
-}
-
-/// Kept answers: path → (fetched at, JSON).
-type Kept = BTreeMap<String, (f64, String)>;
-
-fn kept() -> Kept {
-    store::with(|s| {
-        s.and_then(|s| s.extra.get("desk"))
-            .and_then(|d| serde_json::from_str(d).ok())
-    })
-    .unwrap_or_default()
-}
-
-/// `GET path`; the answer is kept for use without signal. Returns it and, when it is a
-/// kept one (offline), the time it was fetched.
+/// `GET path`; the answer is kept sealed on the phone (under [`Kept::Desk`]) for use
+/// without signal. Returns it and, when it is a kept one (offline), the time it was
+/// fetched.
 async fn fetch<T: DeserializeOwned + Serialize>(
     path: String,
 ) -> Result<(T, Option<f64>), NetError> {
-    let Some(t) = token() else {
-        return Err(NetError::Offline);
-    };
-    match net::json::<T>("GET", &path, Some(&t), None::<&()>).await {
-        Ok(v) => {
-            let mut k = kept();
-            k.insert(
-                path,
-                (
-                    store::now_ms(),
-                    serde_json::to_string(&v).unwrap_or_default(),
-                ),
-            );
-            // Only the latest answers of a few screens are worth keeping.
-            while k.len() > 12 {
-                let oldest = k
-                    .iter()
-                    .min_by(|a, b| a.1.0.total_cmp(&b.1.0))
-                    .map(|(p, _)| p.clone());
-                match oldest {
-                    Some(p) => k.remove(&p),
-                    None => break,
-                };
-            }
-            let _ = store::set_extra("desk", serde_json::to_string(&k).unwrap_or_default()).await;
-            Ok((v, None))
-        }
-        Err(NetError::Offline) => {
-            let k = kept();
-            match k
-                .get(&path)
-                .and_then(|(at, v)| Some((serde_json::from_str(v).ok()?, *at)))
-            {
-                Some((v, at)) => Ok((v, Some(at))),
-                None => Err(NetError::Offline),
-            }
-        }
-        Err(e) => Err(e),
-    }
+    data::get::<T>(&path, Some(Kept::Desk))
+        .await
+        .map(|f| (f.value, f.kept_at))
 }
 
 fn tell(ctx: Ctx, e: &NetError) {
@@ -121,7 +70,7 @@ pub fn Desk(tab: String) -> impl IntoView {
     let current = tab.clone();
     view! {
         <h1 class="screen-title">{move || ctx.t(Msg::DeskTitle)}</h1>
-        <nav class="desk-tabs no-print" aria-label="desk">
+        <nav class="desk-tabs no-print" aria-label=move || ctx.t(Msg::DeskTabsLabel)>
             {TABS.iter().map(|(t, m)| {
                 let (t, m) = (*t, *m);
                 let here = if t == current { "page" } else { "false" };
@@ -248,10 +197,7 @@ fn Followups() -> impl IntoView {
     // Done on this phone but not yet on the server's list: hidden at once.
     let done_here = move |doc: &str, source: &str| {
         ctx.rev.track();
-        store::with(|s| {
-            s.and_then(|s| s.read::<shared::model::Person>(doc))
-                .is_some_and(|p| p.0.followups.contains_key(source))
-        })
+        data::read::<shared::model::Person>(doc).is_some_and(|p| p.0.followups.contains_key(source))
     };
     let record = move |doc: String, source: String| {
         let n = note.get_untracked();
@@ -260,16 +206,17 @@ fn Followups() -> impl IntoView {
             return;
         }
         let done = FollowupDone {
-            on: store::today(),
-            by: store::my_id(),
+            on: data::today(),
+            by: data::my_id(),
             note: n.trim().to_string(),
         };
         leptos::task::spawn_local(async move {
             let src = source.clone();
-            if save_and_tell(ctx, &doc, move |tx| {
+            if data::save_here(ctx, &doc, None, move |tx| {
                 crdt::save_at(tx, &["followups", &src], &done)
             })
             .await
+            .is_ok()
             {
                 open.set(None);
                 note.set(String::new());
@@ -336,7 +283,6 @@ fn print() {
 
 /// Downloads export `name` for `query` (`month=…` or `fy=…`), as Excel opens it.
 fn download(ctx: Ctx, name: &'static str, query: String, sjis: bool, wareki: bool) {
-    let Some(t) = token() else { return };
     let mut q = vec![format!("encoding={}", if sjis { "sjis" } else { "utf8" })];
     q.push(format!("era={}", if wareki { "wareki" } else { "seireki" }));
     if !query.is_empty() {
@@ -344,7 +290,7 @@ fn download(ctx: Ctx, name: &'static str, query: String, sjis: bool, wareki: boo
     }
     let path = format!("/api/export/{name}?{}", q.join("&"));
     leptos::task::spawn_local(async move {
-        if let Err(e) = net::download(&path, &t, &format!("{name}.csv")).await {
+        if let Err(e) = data::download(&path, &format!("{name}.csv")).await {
             tell(ctx, &e);
         }
     });
@@ -355,7 +301,7 @@ fn download(ctx: Ctx, name: &'static str, query: String, sjis: bool, wareki: boo
 #[component]
 fn Reports() -> impl IntoView {
     let ctx = use_ctx();
-    let today = store::today();
+    let today = data::today();
     let kind = RwSignal::new("minsei".to_string());
     let by_year = RwSignal::new(false);
     let month = RwSignal::new(today.month_key());
@@ -585,17 +531,12 @@ fn People() -> impl IntoView {
         }
     });
     // People on this device, by name.
-    let people: Vec<(String, String)> = store::with(|s| {
-        let Some(s) = s else { return vec![] };
-        let mut v: Vec<(String, String)> = s
-            .directory
-            .as_ref()
-            .map(|d| d.people.iter().map(|p| p.doc.clone()).collect::<Vec<_>>())
+    let mut people: Vec<(String, String)> =
+        data::directory(|d| d.people.iter().map(|p| p.doc.clone()).collect::<Vec<_>>())
             .unwrap_or_default()
             .into_iter()
             .filter_map(|doc| {
-                let name = s
-                    .read::<shared::model::Person>(&doc)?
+                let name = data::read::<shared::model::Person>(&doc)?
                     .0
                     .profile
                     .name
@@ -603,30 +544,24 @@ fn People() -> impl IntoView {
                 Some((doc, name))
             })
             .collect();
-        v.sort_by(|a, b| a.1.cmp(&b.1));
-        v
-    });
-    let districts: Vec<(String, String)> = store::with(|s| {
-        s.and_then(|s| s.directory.as_ref())
-            .map(|d| {
-                d.districts
-                    .iter()
-                    .map(|x| (x.id.clone(), x.name.clone()))
-                    .collect()
-            })
-            .unwrap_or_default()
-    });
+    people.sort_by(|a, b| a.1.cmp(&b.1));
+    let districts: Vec<(String, String)> = data::directory(|d| {
+        d.districts
+            .iter()
+            .map(|x| (x.id.clone(), x.name.clone()))
+            .collect()
+    })
+    .unwrap_or_default();
     let person = RwSignal::new(people.first().map(|p| p.0.clone()).unwrap_or_default());
     let user = RwSignal::new(String::new());
     let view_only = RwSignal::new(false);
     let to = RwSignal::new(districts.first().map(|d| d.0.clone()).unwrap_or_default());
     let post = move |path: &'static str, body: serde_json::Value, done: Msg| {
-        let Some(t) = token() else { return };
         leptos::task::spawn_local(async move {
-            match net::json::<serde_json::Value>("POST", path, Some(&t), Some(&body)).await {
+            match data::post::<_, serde_json::Value>(path, Some(&body)).await {
                 Ok(_) => {
                     ctx.notify(done, true);
-                    crate::sync::request(ctx);
+                    data::sync_now(ctx);
                 }
                 Err(NetError::Api(_, e)) if !e.message.is_empty() => ctx.notify_text(e.message),
                 Err(e) => tell(ctx, &e),
@@ -683,7 +618,7 @@ fn People() -> impl IntoView {
         let doc = person.get_untracked();
         leptos::task::spawn_local(async move {
             let f = Frequency::from_code(&f);
-            save_and_tell(ctx, &doc, move |tx| {
+            let _ = data::save_here(ctx, &doc, None, move |tx| {
                 crdt::save_at(tx, &["watch", "frequency"], &f)
             })
             .await;
@@ -743,7 +678,7 @@ fn People() -> impl IntoView {
                 <label for="p-user">{move || ctx.t(Msg::DeskVisitor)}</label>
                 <select id="p-user" on:change=move |ev| user.set(event_target_value(&ev))>
                     <option value="">"—"</option>
-                    {move || users.get().into_iter().filter(|u| !u.disabled && u.grants.iter().any(|g| matches!(g.role, Role::Volunteer | Role::Minsei))).map(|u| {
+                    {move || users.get().into_iter().filter(|u| !u.disabled && u.grants.iter().any(|g| g.role.works_on_people() && !g.role.is_staff())).map(|u| {
                         view! { <option value=u.id.clone()>{format!("{}（{}・{}）", u.name, u.login, ctx.tf(Msg::DeskAssignedCount, &[("n", &u.assigned.to_string())]))}</option> }
                     }).collect_view()}
                 </select>
@@ -810,7 +745,6 @@ fn Import() -> impl IntoView {
         let Some(file) = input.files().and_then(|f| f.get(0)) else {
             return;
         };
-        let Some(t) = token() else { return };
         busy.set(true);
         result.set(None);
         errors.set(Vec::new());
@@ -823,12 +757,11 @@ fn Import() -> impl IntoView {
                     return;
                 }
             };
-            match net::post_bytes::<ImportResult>("/api/desk/import", &t, &bytes, "text/csv").await
-            {
+            match data::post_file::<ImportResult>("/api/desk/import", &bytes, "text/csv").await {
                 Ok(r) => {
                     ctx.notify(Msg::DeskImported, true);
                     result.set(Some(r));
-                    crate::sync::request(ctx);
+                    data::sync_now(ctx);
                 }
                 Err(NetError::Api(_, e)) if !e.rows.is_empty() => {
                     ctx.notify_text(e.message.clone());

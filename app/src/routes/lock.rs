@@ -1,9 +1,9 @@
 //! The PIN screens: choosing a PIN after the first log-in, and unlocking. Also the draft
 //! kept across an automatic lock, so a half-written note survives it.
 
+use crate::data::{self, Kept, Session};
 use crate::lock::{self, Unlock as Outcome};
 use crate::state::{Ctx, use_ctx};
-use crate::store::{self, Session};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use shared::api::PIN_ATTEMPTS;
@@ -52,8 +52,8 @@ pub fn SetPin() -> impl IntoView {
         busy.set(true);
         error.set(None);
         leptos::task::spawn_local(async move {
-            let r = match lock::setup(&p, &login, store::now_ms()).await {
-                Ok(_) => store::start_new(Session::from(login))
+            let r = match lock::setup(&p, &login, data::now_ms()).await {
+                Ok(_) => data::start_new(Session::from(login))
                     .await
                     .map_err(|e| e.to_string()),
                 Err(e) => Err(e),
@@ -113,19 +113,19 @@ pub fn Unlock() -> impl IntoView {
         error.set(None);
         leptos::task::spawn_local(async move {
             crate::mark("mimamori-unlock-start");
-            let outcome = lock::unlock(&pin.get_untracked(), store::now_ms()).await;
+            let outcome = lock::unlock(&pin.get_untracked(), data::now_ms()).await;
             crate::mark("mimamori-unlock-end");
             pin.set(String::new());
             match outcome {
                 Outcome::Opened => {
-                    let _ = store::save_lock().await;
+                    let _ = data::save_lock().await;
                     match crate::unlocked(ctx).await {
                         Ok(()) => restore_draft(ctx),
                         Err(e) => error.set(Some(format!("{}: {e}", ctx.t(Msg::SaveFailed)))),
                     }
                 }
                 Outcome::Wrong(n) => {
-                    let _ = store::save_lock().await;
+                    let _ = data::save_lock().await;
                     left.set(n);
                     error.set(Some(ctx.tf(Msg::PinWrong, &[("n", &n.to_string())])));
                 }
@@ -216,19 +216,17 @@ pub async fn keep_draft() {
         hash: crate::state::current_hash(),
         fields,
     };
-    let _ = store::set_extra("draft", serde_json::to_string(&d).unwrap_or_default()).await;
+    let _ = data::keep(Kept::Draft, serde_json::to_string(&d).unwrap_or_default()).await;
 }
 
 /// After an unlock: puts a kept draft back into the same screen's fields.
 fn restore_draft(ctx: Ctx) {
-    let Some(d) = store::with(|s| {
-        s.and_then(|s| s.extra.get("draft"))
-            .and_then(|d| serde_json::from_str::<Draft>(d).ok())
-    }) else {
+    let Some(d) = data::kept(Kept::Draft).and_then(|d| serde_json::from_str::<Draft>(&d).ok())
+    else {
         return;
     };
     leptos::task::spawn_local(async move {
-        let _ = store::set_extra("draft", String::new()).await;
+        let _ = data::keep(Kept::Draft, String::new()).await;
         if d.hash != crate::state::current_hash() {
             return;
         }

@@ -1,8 +1,7 @@
 //! ログイン: the first log-in needs signal; after it the device works offline.
 
-use crate::net::{self, NetError};
+use crate::data::{self, APP_VERSION, NetError, Session};
 use crate::state::use_ctx;
-use crate::store::{self, APP_VERSION, Session};
 use leptos::prelude::*;
 use shared::api::{LoginRequest, LoginResponse};
 use shared::i18n::Msg;
@@ -33,24 +32,22 @@ pub fn Login() -> impl IntoView {
                 device_name: device_name(),
                 app: APP_VERSION.to_string(),
             };
-            let r: Result<LoginResponse, NetError> =
-                net::json("POST", "/api/login", None, Some(&req)).await;
+            let r: Result<LoginResponse, NetError> = data::sign_in(&req).await;
             match r {
                 Ok(resp) => {
                     // Signed in again on a phone that is open (the password was changed
                     // elsewhere): the same user keeps their data, wrapped for the new sign-in.
-                    let unlocked_as =
-                        store::with(|s| s.and_then(|s| s.user().map(|u| u.id.clone())));
+                    let unlocked_as = data::me().map(|u| u.id);
                     if unlocked_as.as_deref() == Some(resp.user.id.as_str()) {
-                        let now = store::now_ms();
+                        let now = data::now_ms();
                         let ok = crate::lock::rewrap(&resp, now).await.is_ok()
-                            && store::save_lock().await.is_ok()
-                            && store::set_session(Some(Session::from(resp))).await.is_ok();
+                            && data::save_lock().await.is_ok()
+                            && data::set_session(Session::from(resp)).await.is_ok();
                         if ok {
                             password.set(String::new());
                             ctx.sync.update(|s| s.session_ended = false);
                             ctx.signed_in.set(true);
-                            crate::sync::request(ctx);
+                            data::sync_now(ctx);
                         } else {
                             error.set(Some(Msg::SaveFailed));
                         }
@@ -60,7 +57,7 @@ pub fn Login() -> impl IntoView {
                     if unlocked_as.is_some() {
                         // Another user's data never stays on a device someone else signs
                         // in to; their unsent records would go with it: ask.
-                        let unsent = store::with(|s| s.map_or(0, |s| s.replica.pending()));
+                        let unsent = data::pending();
                         if unsent > 0 {
                             let text = ctx.tf(Msg::LoginWipesUnsent, &[("n", &unsent.to_string())]);
                             let ok = web_sys::window()
@@ -73,7 +70,7 @@ pub fn Login() -> impl IntoView {
                     }
                     // A first sign-in on this phone (or after someone else): nothing of
                     // anyone else stays; then the PIN that will open this user's data.
-                    if store::wipe().await.is_err() {
+                    if data::wipe().await.is_err() {
                         error.set(Some(Msg::SaveFailed));
                         busy.set(false);
                         return;

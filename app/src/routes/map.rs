@@ -12,9 +12,9 @@
 //! viewport and are positioned in CSS pixels relative to the map centre. Absolute world
 //! pixels would not do: at zoom 18 they exceed what browsers can lay out.
 
+use crate::data;
 use crate::state::{Ctx, Route, use_ctx};
-use crate::store;
-use crate::ui::{ChooseOne, Header, TextField, field_error, save_and_tell};
+use crate::ui::{ChooseOne, Header, TextField, field_error};
 use leptos::ev::{KeyboardEvent, MouseEvent, PointerEvent, SubmitEvent};
 use leptos::html;
 use leptos::prelude::*;
@@ -108,25 +108,19 @@ fn px(v: f64) -> String {
 // ───────────────────────────── reading the store ─────────────────────────────
 
 fn read_map(doc: &str) -> Option<SupportMap> {
-    store::with(|s| {
-        s.and_then(|s| s.read::<SupportMap>(doc))
-            .map(|m| m.0.clone())
-    })
+    data::read::<SupportMap>(doc).map(|m| m.0.clone())
 }
 
 /// The districts of the directory that have a support map.
 fn map_districts() -> Vec<DistrictInfo> {
-    store::with(|s| {
-        s.and_then(|s| s.directory.as_ref())
-            .map(|d| {
-                d.districts
-                    .iter()
-                    .filter(|x| x.map_doc.is_some())
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default()
+    data::directory(|d| {
+        d.districts
+            .iter()
+            .filter(|x| x.map_doc.is_some())
+            .cloned()
+            .collect()
     })
+    .unwrap_or_default()
 }
 
 fn district_of(doc: &str) -> Option<DistrictInfo> {
@@ -487,7 +481,7 @@ fn MapView(doc: String, top: bool) -> impl IntoView {
     // A map not yet on this device cannot take changes: they would start a second map.
     let editable = Memo::new(move |_| {
         ctx.rev.track();
-        data.with(Option::is_some) && doc.with_value(|d| store::can_edit(d))
+        data.with(Option::is_some) && doc.with_value(|d| data::can_edit(d))
     });
     let (lat, lng, z) = data.with_untracked(|m| doc.with_value(|d| home_view(d, m)));
     let center = RwSignal::new((lat, lng));
@@ -858,8 +852,8 @@ fn place_form(ui: Ui, lat: f64, lng: f64) -> impl IntoView {
             label: d.label.get_untracked().trim().to_string(),
             person: None,
             note: d.note.get_untracked(),
-            created_by: store::my_id(),
-            created_at: store::now_ms() as i64,
+            created_by: data::my_id(),
+            created_at: data::now_ms() as i64,
             removed: false,
         };
         if let Err(e) = place.validate() {
@@ -871,11 +865,13 @@ fn place_form(ui: Ui, lat: f64, lng: f64) -> impl IntoView {
         busy.set(true);
         let doc = ui.doc.get_value();
         leptos::task::spawn_local(async move {
-            let pid = store::new_id();
-            if save_and_tell(ctx, &doc, move |tx| {
+            let pid = data::new_id();
+            let created = vec!["places".to_string(), pid.clone()];
+            if data::save_here(ctx, &doc, Some(created), move |tx| {
                 crdt::save_at(tx, &["places", &pid], &place)
             })
             .await
+            .is_ok()
             {
                 d.clear();
                 ui.mode.set(Mode::Browse);
@@ -938,8 +934,8 @@ fn link_form(ui: Ui, from: String, to: String) -> impl IntoView {
             to: to.clone(),
             kind: LinkKind::from_code(&kind.get_untracked()),
             note: note.get_untracked(),
-            created_by: store::my_id(),
-            created_at: store::now_ms() as i64,
+            created_by: data::my_id(),
+            created_at: data::now_ms() as i64,
             removed: false,
         };
         let checked = ui.data.with_untracked(|m| match m {
@@ -955,11 +951,13 @@ fn link_form(ui: Ui, from: String, to: String) -> impl IntoView {
         busy.set(true);
         let doc = ui.doc.get_value();
         leptos::task::spawn_local(async move {
-            let lid = store::new_id();
-            if save_and_tell(ctx, &doc, move |tx| {
+            let lid = data::new_id();
+            let created = vec!["links".to_string(), lid.clone()];
+            if data::save_here(ctx, &doc, Some(created), move |tx| {
                 crdt::save_at(tx, &["links", &lid], &link)
             })
             .await
+            .is_ok()
             {
                 ui.mode.set(Mode::Browse);
                 close();
@@ -1124,13 +1122,13 @@ fn note_form(ui: Ui, place: String) -> impl IntoView {
         if busy.get_untracked() || !ui.editable.get_untracked() {
             return;
         }
-        let today = store::today();
+        let today = data::today();
         let note = MapNote {
             place: Some(place.clone()),
             date: today,
             text: text.get_untracked(),
-            author: store::my_id(),
-            created_at: store::now_ms() as i64,
+            author: data::my_id(),
+            created_at: data::now_ms() as i64,
             removed: false,
         };
         if let Err(e) = note.validate(today) {
@@ -1142,11 +1140,13 @@ fn note_form(ui: Ui, place: String) -> impl IntoView {
         busy.set(true);
         let doc = ui.doc.get_value();
         leptos::task::spawn_local(async move {
-            let nid = store::new_id();
-            if save_and_tell(ctx, &doc, move |tx| {
+            let nid = data::new_id();
+            let created = vec!["notes".to_string(), nid.clone()];
+            if data::save_here(ctx, &doc, Some(created), move |tx| {
                 crdt::save_at(tx, &["notes", &nid], &note)
             })
             .await
+            .is_ok()
             {
                 text.set(String::new());
             }

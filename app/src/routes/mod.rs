@@ -1,6 +1,7 @@
 //! The screens, one module each; [`screen`] picks one for the route.
 
 pub mod desk;
+pub mod devices;
 pub mod lock;
 pub mod login;
 pub mod map;
@@ -10,29 +11,22 @@ pub mod salon;
 pub mod settings;
 pub mod today;
 
+use crate::data::{self, Home};
 use crate::state::Route;
-use shared::codes::Role;
-
-/// Roles that have records of their own to work on (not only the roster).
-const OTHER_ROLES: [Role; 6] = [
-    Role::Admin,
-    Role::Staff,
-    Role::Minsei,
-    Role::Volunteer,
-    Role::SalonLeader,
-    Role::SalonHelper,
-];
 use leptos::prelude::*;
 
 pub fn screen(route: Route) -> AnyView {
     match route {
-        // 自主防災組織: the roster is all they have.
-        Route::Home if office::has_any(&[Role::Bousai]) && !office::has_any(&OTHER_ROLES) => {
-            view! { <office::RosterScreen/> }.into_any()
-        }
-        Route::Home => view! { <today::Today/> }.into_any(),
+        // Each user opens where their work is: a salon leader on サロン, a 自主防災組織 on
+        // the roster (shared::access::Access::home).
+        Route::Home => match data::home() {
+            Home::Roster => view! { <office::RosterScreen/> }.into_any(),
+            Home::Salons => view! { <salon::SalonList/> }.into_any(),
+            Home::Today => view! { <today::Today/> }.into_any(),
+        },
         Route::Person(id) => view! { <person::PersonPage id=id/> }.into_any(),
         Route::Visit(id) => view! { <person::VisitForm id=id/> }.into_any(),
+        Route::EditVisit(id, v) => view! { <person::VisitForm id=id record=v/> }.into_any(),
         Route::Consult(id) => view! { <person::ConsultForm id=id/> }.into_any(),
         Route::Consent(id) => view! { <person::ConsentForm id=id/> }.into_any(),
         Route::Salons => view! { <salon::SalonList/> }.into_any(),

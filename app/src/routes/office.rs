@@ -1,77 +1,44 @@
 //! The evacuation roster (民生委員, 自主防災組織, staff), and two office tools for staff:
 //! disaster mode and the audit log.
 
-use crate::net::{self, NetError};
+use crate::data::{self, Kept, NetError};
 use crate::state::{Ctx, clock, use_ctx};
-use crate::store;
 use crate::ui::{ChooseOne, Header, TextField};
 use leptos::prelude::*;
 use shared::api::{AuditEntry, AuditPage, DisasterMode, DisasterStart, Roster};
-use shared::codes::Role;
 use shared::i18n::{Msg, code_label};
 use shared::validate::FieldError;
-
-fn token() -> Option<String> {
-    store::with(|s| s.and_then(|s| s.token()))
-}
-
-/// Whether the signed-in user holds any of `roles`.
-pub fn has_any(roles: &[Role]) -> bool {
-    store::with(|s| {
-        s.and_then(|s| s.user())
-            .is_some_and(|u| roles.iter().any(|r| u.has_role(r)))
-    })
-}
-
-pub fn is_staff() -> bool {
-    has_any(&[Role::Staff, Role::Admin])
-}
-
-/// Who sees the evacuation roster.
-pub fn sees_roster() -> bool {
-    has_any(&[Role::Minsei, Role::Bousai, Role::Staff, Role::Admin])
-}
-
-fn district_name(id: &str) -> String {
-    store::with(|s| {
-        s.and_then(|s| s.directory.as_ref())
-            .and_then(|d| d.districts.iter().find(|x| x.id == id))
-            .map(|d| d.name.clone())
-    })
-    .unwrap_or_else(|| id.to_string())
-}
 
 /// 避難支援の名簿: the last copy kept (sealed) on the phone, refreshed when there is signal.
 #[component]
 pub fn RosterScreen() -> impl IntoView {
     let ctx = use_ctx();
-    let cached = || {
-        store::with(|s| {
-            s.and_then(|s| s.extra.get("roster"))
-                .and_then(|r| serde_json::from_str::<Roster>(r).ok())
-        })
+    const PATH: &str = "/api/roster";
+    // Fetched when there is signal and kept sealed on the phone; until the answer comes
+    // (or without signal) the kept copy is shown.
+    let fresh = data::server_read::<Roster>(|| Some(PATH.to_string()), Some(Kept::Roster));
+    Effect::new(move |_| {
+        if let Some(Some(Err(e))) = fresh.get()
+            && !matches!(e, NetError::Offline)
+        {
+            data::tell(ctx, &e);
+        }
+    });
+    let roster = move || {
+        fresh
+            .get()
+            .flatten()
+            .and_then(Result::ok)
+            .or_else(|| data::kept_answer::<Roster>(Kept::Roster, PATH))
+            .map(|f| f.value)
     };
-    let roster = RwSignal::new(cached());
-    if let Some(t) = token() {
-        leptos::task::spawn_local(async move {
-            match net::json::<Roster>("GET", "/api/roster", Some(&t), None::<&()>).await {
-                Ok(r) => {
-                    let text = serde_json::to_string(&r).unwrap_or_default();
-                    roster.set(Some(r));
-                    let _ = store::set_extra("roster", text).await;
-                }
-                Err(NetError::Offline) => {}
-                Err(_) => ctx.notify(Msg::ErrServer, false),
-            }
-        });
-    }
     let title = Signal::derive(move || ctx.t(Msg::RosterTitle).to_string());
     view! {
         <Header title=title/>
-        {move || match roster.get() {
+        {move || match roster() {
             None => view! { <p class="hint" data-testid="roster-offline">{ctx.t(Msg::RosterOffline)}</p> }.into_any(),
             Some(r) => {
-                let now = store::now_ms() as i64;
+                let now = data::now_ms() as i64;
                 let active: Vec<DisasterMode> = r.disaster.iter().filter(|d| d.active_at(now)).cloned().collect();
                 let lang = ctx.lang.get();
                 view! {
@@ -90,7 +57,7 @@ pub fn RosterScreen() -> impl IntoView {
                             view! {
                                 <li class="card" data-testid="roster-entry" data-name=p.name.clone() data-consented=p.consented.to_string()>
                                     <span class="name">{p.name.clone()}</span>
-                                    <span class="sub">{p.kana.clone()} " · " {district_name(&p.district)}
+                                    <span class="sub">{p.kana.clone()} " · " {data::district_name(&p.district)}
                                         {p.household.as_ref().map(|h| format!(" · {}", h.label(lang)))}</span>
                                     {(!p.consented).then(|| view! { <span class="badge warn">{ctx.t(Msg::RosterNoConsent)}</span> })}
                                     <span>{p.address.clone()}</span>
@@ -117,37 +84,49 @@ pub fn RosterScreen() -> impl IntoView {
 #[component]
 pub fn DisasterScreen() -> impl IntoView {
     let ctx = use_ctx();
-    let districts: Vec<(String, String)> = store::with(|s| {
-        s.and_then(|s| s.directory.as_ref())
-            .map(|d| {
-                d.districts
-                    .iter()
-                    .map(|x| (x.id.clone(), x.name.clone()))
-                    .collect()
-            })
-            .unwrap_or_default()
-    });
+    let districts: Vec<(String, String)> = data::directory(|d| {
+        d.districts
+            .iter()
+            .map(|x| (x.id.clone(), x.name.clone()))
+            .collect()
+    })
+    .unwrap_or_default();
     let district = RwSignal::new(districts.first().map(|d| d.0.clone()).unwrap_or_default());
     let hours = RwSignal::new("24".to_string());
     let reason = RwSignal::new(String::new());
     let errors = RwSignal::new(Vec::<FieldError>::new());
-    let modes = RwSignal::new(None::<Vec<DisasterMode>>);
-    let busy = RwSignal::new(false);
-    let load = move || {
-        let Some(t) = token() else { return };
-        leptos::task::spawn_local(async move {
-            match net::json::<Vec<DisasterMode>>("GET", "/api/disaster", Some(&t), None::<&()>)
-                .await
-            {
-                Ok(m) => modes.set(Some(m)),
-                Err(e) => tell(ctx, e),
-            }
-        });
-    };
-    load();
+    let modes = data::server_read::<Vec<DisasterMode>>(|| Some("/api/disaster".into()), None);
+    Effect::new(move |_| {
+        if let Some(Some(Err(e))) = modes.get() {
+            tell(ctx, &e);
+        }
+    });
+    // Starting and ending a mode are actions; each refetches the list when it is done.
+    let start = data::post_action::<DisasterStart, DisasterMode>();
+    let end = Action::new_local(|id: &String| {
+        let path = format!("/api/disaster/{id}/end");
+        async move { data::post::<(), DisasterMode>(&path, None).await }
+    });
+    Effect::new(move |_| match start.value().get() {
+        Some(Ok(_)) => {
+            reason.set(String::new());
+            ctx.notify(Msg::DisasterStarted, true);
+            modes.refetch();
+        }
+        Some(Err(e)) => tell(ctx, &e),
+        None => {}
+    });
+    Effect::new(move |_| match end.value().get() {
+        Some(Ok(_)) => {
+            ctx.notify(Msg::DisasterEnded, true);
+            modes.refetch();
+        }
+        Some(Err(e)) => tell(ctx, &e),
+        None => {}
+    });
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        if busy.get_untracked() {
+        if start.pending().get_untracked() {
             return;
         }
         let r = reason.get_untracked();
@@ -158,41 +137,19 @@ pub fn DisasterScreen() -> impl IntoView {
         }
         errors.set(Vec::new());
         let d = district.get_untracked();
-        let text = ctx.tf(Msg::DisasterConfirm, &[("district", &district_name(&d))]);
+        let text = ctx.tf(
+            Msg::DisasterConfirm,
+            &[("district", &data::district_name(&d))],
+        );
         if !web_sys::window().is_some_and(|w| w.confirm_with_message(&text).unwrap_or(false)) {
             return;
         }
-        let Some(t) = token() else { return };
         let body = DisasterStart {
             district: d,
             hours: hours.get_untracked().parse().unwrap_or(24),
             reason: r.trim().to_string(),
         };
-        busy.set(true);
-        leptos::task::spawn_local(async move {
-            match net::json::<DisasterMode>("POST", "/api/disaster", Some(&t), Some(&body)).await {
-                Ok(_) => {
-                    reason.set(String::new());
-                    ctx.notify(Msg::DisasterStarted, true);
-                    load();
-                }
-                Err(e) => tell(ctx, e),
-            }
-            busy.set(false);
-        });
-    };
-    let end = move |id: String| {
-        let Some(t) = token() else { return };
-        leptos::task::spawn_local(async move {
-            let path = format!("/api/disaster/{id}/end");
-            match net::json::<DisasterMode>("POST", &path, Some(&t), None::<&()>).await {
-                Ok(_) => {
-                    ctx.notify(Msg::DisasterEnded, true);
-                    load();
-                }
-                Err(e) => tell(ctx, e),
-            }
-        });
+        start.dispatch(("/api/disaster".to_string(), body));
     };
     let title = Signal::derive(move || ctx.t(Msg::DisasterTitle).to_string());
     view! {
@@ -209,12 +166,12 @@ pub fn DisasterScreen() -> impl IntoView {
             </div>
             <ChooseOne kind="hours" codes=vec!["6", "24", "72"] selected=hours label=Msg::DisasterHours testid="hours"/>
             <TextField label=Msg::DisasterReason value=reason field="reason" errors=errors/>
-            <button type="submit" class="big wide warn-button" data-testid="start-disaster" disabled=move || busy.get()>{move || ctx.t(Msg::DisasterStart)}</button>
+            <button type="submit" class="big wide warn-button" data-testid="start-disaster" disabled=move || start.pending().get()>{move || ctx.t(Msg::DisasterStart)}</button>
         </form>
         <h2>{move || ctx.t(Msg::DisasterList)}</h2>
         {move || {
-            let now = store::now_ms() as i64;
-            let list = modes.get().unwrap_or_default();
+            let now = data::now_ms() as i64;
+            let list = modes.get().flatten().and_then(Result::ok).map(|f| f.value).unwrap_or_default();
             if list.is_empty() {
                 return view! { <p>{ctx.t(Msg::DisasterNone)}</p> }.into_any();
             }
@@ -229,7 +186,7 @@ pub fn DisasterScreen() -> impl IntoView {
                                 <span class="name">{m.district_name.clone()} " — " {m.reason.clone()}</span>
                                 <span class="sub">{ctx.tf(Msg::DisasterUntil, &[("start", &clock(m.started_at as f64)), ("end", &clock(until as f64)), ("by", &m.started_by)])}</span>
                                 {active.then(|| view! {
-                                    <button class="secondary" data-testid="end-disaster" on:click=move |_| end(id.clone())>{ctx.t(Msg::DisasterEnd)}</button>
+                                    <button class="secondary" data-testid="end-disaster" on:click=move |_| { end.dispatch(id.clone()); }>{ctx.t(Msg::DisasterEnd)}</button>
                                 })}
                             </li>
                         }
@@ -240,7 +197,7 @@ pub fn DisasterScreen() -> impl IntoView {
     }
 }
 
-fn tell(ctx: Ctx, e: NetError) {
+fn tell(ctx: Ctx, e: &NetError) {
     match e {
         NetError::Offline => ctx.notify(Msg::NeedsSignal2, false),
         NetError::Api(429, _) => ctx.notify(Msg::ErrThrottled, false),
@@ -252,16 +209,13 @@ fn tell(ctx: Ctx, e: NetError) {
 #[component]
 pub fn AuditScreen() -> impl IntoView {
     let ctx = use_ctx();
-    let users: Vec<(String, String)> = store::with(|s| {
-        s.and_then(|s| s.directory.as_ref())
-            .map(|d| {
-                d.users
-                    .iter()
-                    .map(|u| (u.id.clone(), u.name.clone()))
-                    .collect()
-            })
-            .unwrap_or_default()
-    });
+    let users: Vec<(String, String)> = data::directory(|d| {
+        d.users
+            .iter()
+            .map(|u| (u.id.clone(), u.name.clone()))
+            .collect()
+    })
+    .unwrap_or_default();
     let action = RwSignal::new(String::new());
     let user = RwSignal::new(String::new());
     let since = RwSignal::new(String::new());
@@ -270,8 +224,33 @@ pub fn AuditScreen() -> impl IntoView {
     let next = RwSignal::new(None::<i64>);
     let loaded = RwSignal::new(false);
     let errors = RwSignal::new(Vec::<FieldError>::new());
+    // A page is fetched by an action: the first page replaces the list, 「もっと見る」
+    // appends the next.
+    let page = Action::new_local(|(path, _more): &(String, bool)| {
+        let path = path.clone();
+        async move { data::get::<AuditPage>(&path, None).await }
+    });
+    Effect::new(move |_| {
+        let more = page
+            .input()
+            .with_untracked(|i| i.as_ref().is_some_and(|(_, m)| *m));
+        match page.value().get() {
+            Some(Ok(p)) => {
+                let p = p.value;
+                if more {
+                    entries.update(|e| e.extend(p.entries));
+                } else {
+                    entries.set(p.entries);
+                }
+                next.set(p.next_before);
+                actions.set(p.actions);
+                loaded.set(true);
+            }
+            Some(Err(e)) => tell(ctx, &e),
+            None => {}
+        }
+    });
     let fetch = move |before: Option<i64>| {
-        let Some(t) = token() else { return };
         let mut q = vec!["limit=100".to_string()];
         let enc = |s: &str| String::from(js_sys::encode_uri_component(s));
         let a = action.get_untracked();
@@ -297,21 +276,7 @@ pub fn AuditScreen() -> impl IntoView {
             q.push(format!("before={b}"));
         }
         let path = format!("/api/audit?{}", q.join("&"));
-        leptos::task::spawn_local(async move {
-            match net::json::<AuditPage>("GET", &path, Some(&t), None::<&()>).await {
-                Ok(p) => {
-                    if before.is_some() {
-                        entries.update(|e| e.extend(p.entries));
-                    } else {
-                        entries.set(p.entries);
-                    }
-                    next.set(p.next_before);
-                    actions.set(p.actions);
-                    loaded.set(true);
-                }
-                Err(e) => tell(ctx, e),
-            }
-        });
+        page.dispatch((path, before.is_some()));
     };
     fetch(None);
     let label = move |code: &str| {
@@ -367,16 +332,13 @@ pub fn AuditScreen() -> impl IntoView {
 #[component]
 pub fn UserDevicesScreen() -> impl IntoView {
     let ctx = use_ctx();
-    let mut users: Vec<(String, String)> = store::with(|s| {
-        s.and_then(|s| s.directory.as_ref())
-            .map(|d| {
-                d.users
-                    .iter()
-                    .map(|u| (u.id.clone(), u.name.clone()))
-                    .collect()
-            })
-            .unwrap_or_default()
-    });
+    let mut users: Vec<(String, String)> = data::directory(|d| {
+        d.users
+            .iter()
+            .map(|u| (u.id.clone(), u.name.clone()))
+            .collect()
+    })
+    .unwrap_or_default();
     users.sort_by(|a, b| a.1.cmp(&b.1));
     let user = RwSignal::new(users.first().map(|u| u.0.clone()).unwrap_or_default());
     let title = Signal::derive(move || ctx.t(Msg::UserDevicesTitle).to_string());
@@ -388,6 +350,6 @@ pub fn UserDevicesScreen() -> impl IntoView {
                 {users.into_iter().map(|(id, name)| view! { <option value=id>{name}</option> }).collect_view()}
             </select>
         </div>
-        <crate::routes::settings::Devices of=user/>
+        <crate::routes::devices::Devices of=user/>
     }
 }

@@ -1,9 +1,9 @@
 //! A person's page (recent visits, 緊急連絡先, worries), the quick visit buttons, the
 //! detailed visit form, and the 民生委員's consultation (相談) form.
 
+use crate::data::{self, Access, Undo};
 use crate::state::{Route, go, now_hm, use_ctx};
-use crate::store;
-use crate::ui::{ChooseMany, ChooseOne, Header, TextField, field_error, save_and_tell};
+use crate::ui::{ChooseMany, ChooseOne, Header, TextField, field_error};
 use leptos::prelude::*;
 use shared::codes::*;
 use shared::crdt;
@@ -14,31 +14,35 @@ use shared::watch;
 use std::rc::Rc;
 
 fn person(id: &str) -> Option<Rc<(Person, Vec<crdt::Conflict>)>> {
-    store::with(|s| s.and_then(|s| s.read::<Person>(id)))
-}
-
-fn is_minsei() -> bool {
-    store::with(|s| {
-        s.and_then(|s| {
-            s.user()
-                .map(|u| u.has_role(&Role::Minsei) || u.has_role(&Role::Staff))
-        })
-    })
-    .unwrap_or(false)
+    data::read::<Person>(id)
 }
 
 fn md(d: shared::Date) -> String {
     format!("{}/{}", d.month(), d.day())
 }
 
-/// Saves a new visit record on the person's document.
+/// Saves a quick visit record on the person's document; 取り消す removes it again.
 async fn save_visit(ctx: crate::state::Ctx, doc: String, v: Visit) -> bool {
-    let id = store::new_id();
-    save_and_tell(ctx, &doc, move |tx| crdt::save_at(tx, &["visits", &id], &v)).await
+    let id = data::new_id();
+    let undo = Undo {
+        doc: doc.clone(),
+        path: vec!["visits".into(), id.clone()],
+    };
+    data::save(
+        ctx,
+        &doc,
+        Route::Person(doc.clone()),
+        Some(undo),
+        move |tx| crdt::save_at(tx, &["visits", &id], &v),
+    )
+    .await
+    .is_ok()
 }
 
 /// The end of every form on a person: shows the errors (keeping what was typed), or saves
-/// `value` at `path` of the person's document and returns to the person's page.
+/// `value` at `path` of the person's document and returns to the person's page (where the
+/// notice is, with 取り消す when the form made a new record).
+#[allow(clippy::too_many_arguments)]
 fn save_form<T: serde::Serialize + 'static>(
     ctx: crate::state::Ctx,
     errors: RwSignal<Vec<FieldError>>,
@@ -47,6 +51,7 @@ fn save_form<T: serde::Serialize + 'static>(
     doc: String,
     path: Vec<String>,
     value: T,
+    new_record: bool,
 ) {
     if !errs.is_empty() {
         errors.set(errs);
@@ -56,11 +61,16 @@ fn save_form<T: serde::Serialize + 'static>(
     errors.set(Vec::new());
     busy.set(true);
     leptos::task::spawn_local(async move {
-        let saved = save_and_tell(ctx, &doc, move |tx| {
+        let undo = new_record.then(|| Undo {
+            doc: doc.clone(),
+            path: path.clone(),
+        });
+        let saved = data::save(ctx, &doc, Route::Person(doc.clone()), undo, move |tx| {
             let path: Vec<&str> = path.iter().map(String::as_str).collect();
             crdt::save_at(tx, &path, &value)
         })
-        .await;
+        .await
+        .is_ok();
         if saved {
             go(&Route::Person(doc));
         }
@@ -68,17 +78,42 @@ fn save_form<T: serde::Serialize + 'static>(
     });
 }
 
+/// 取り下げる: the record stays (its history too) but no longer counts in reports or the
+/// visit plan. Asked first; a change like any other, so it merges and syncs.
+fn withdraw(ctx: crate::state::Ctx, doc: String, record: String) {
+    let ok = web_sys::window().is_some_and(|w| {
+        w.confirm_with_message(ctx.t(Msg::WithdrawConfirm))
+            .unwrap_or(false)
+    });
+    if !ok {
+        return;
+    }
+    leptos::task::spawn_local(async move {
+        let done = data::save_here(ctx, &doc, None, move |tx| {
+            crdt::write(
+                tx,
+                &["visits", &record, "withdrawn"],
+                &serde_json::Value::Bool(true),
+            )
+        })
+        .await;
+        if done.is_ok() {
+            ctx.notify(Msg::WithdrawnDone, true);
+        }
+    });
+}
+
 fn quick_visit(outcome: Outcome, condition: Option<Condition>) -> Visit {
-    let me = store::my_id();
+    let me = data::my_id();
     Visit {
-        date: store::today(),
+        date: data::today(),
         time: now_hm(),
         kind: VisitKind::Visit,
         outcome,
         condition,
         visitors: vec![me.clone()],
         recorded_by: me,
-        recorded_at: store::now_ms() as i64,
+        recorded_at: data::now_ms() as i64,
         ..Visit::default()
     }
 }
@@ -87,18 +122,26 @@ fn quick_visit(outcome: Outcome, condition: Option<Condition>) -> Visit {
 pub fn PersonPage(id: String) -> impl IntoView {
     let ctx = use_ctx();
     // A staff member opening a record is recorded in the audit log (sent with the next sync).
-    crate::sync::note_read(&id);
-    let doc = id.clone();
-    let data = Memo::new(move |_| {
-        ctx.rev.track();
-        person(&doc).map(|p| p.0.clone())
-    });
+    data::note_read(&id);
+    let data = data::record::<Person>(ctx, id.clone());
     let busy = RwSignal::new(false);
-    let editable = store::can_edit(&id);
+    let editable = data::can_edit(&id);
+    // A quick record just made on this person (its notice offers 取り消す): the quick
+    // buttons wait, so a double tap records one visit, not two.
+    let just_recorded = {
+        let id = id.clone();
+        Memo::new(move |_| {
+            ctx.notice.with(|n| {
+                n.as_ref()
+                    .and_then(|n| n.undo.as_ref())
+                    .is_some_and(|u| u.doc == id)
+            })
+        })
+    };
     let quick = {
         let id = id.clone();
         move |outcome: Outcome, condition: Option<Condition>| {
-            if busy.get_untracked() {
+            if busy.get_untracked() || just_recorded.get_untracked() {
                 return;
             }
             busy.set(true);
@@ -117,10 +160,11 @@ pub fn PersonPage(id: String) -> impl IntoView {
                 .unwrap_or_default()
         })
     });
-    let today = store::today();
+    let today = data::today();
     let id2 = id.clone();
     let id3 = id.clone();
     let id4 = id.clone();
+    let id5 = id.clone();
     view! {
         <Header title=title/>
         {move || data.get().is_none().then(|| view! { <p class="empty">{ctx.t(Msg::NotOnDevice)}</p> })}
@@ -150,18 +194,18 @@ pub fn PersonPage(id: String) -> impl IntoView {
         </Show>
         <Show when=move || editable && data.with(|d| d.is_some())>
             <div class="actions">
-                <button class="big ok" data-testid="quick-met" disabled=move || busy.get()
+                <button class="big ok" data-testid="quick-met" disabled=move || busy.get() || just_recorded.get()
                     on:click={let q = quick.clone(); move |_| q(Outcome::Met, Some(Condition::Fine))}>
                     {move || ctx.t(Msg::QuickMetWell)}
                 </button>
-                <button class="big secondary" data-testid="quick-not-home" disabled=move || busy.get()
+                <button class="big secondary" data-testid="quick-not-home" disabled=move || busy.get() || just_recorded.get()
                     on:click={let q = quick2.clone(); move |_| q(Outcome::NotHome, None)}>
                     {move || ctx.t(Msg::QuickNotHome)}
                 </button>
                 <a class="button big secondary" href=Route::Visit(id2.clone()).href() data-testid="detailed">
                     {move || ctx.t(Msg::DetailedRecord)}
                 </a>
-                {is_minsei().then(|| view! {
+                {data::allowed(|u| u.records_consultations()).then(|| view! {
                     <a class="button big secondary" href=Route::Consult(id3.clone()).href() data-testid="consult">
                         {move || ctx.t(Msg::RecordConsultation)}
                     </a>
@@ -170,25 +214,44 @@ pub fn PersonPage(id: String) -> impl IntoView {
         </Show>
         {move || data.get().map(|p| {
             let lang = ctx.lang.get();
-            let mut visits: Vec<Visit> = watch::visits_in_order(&p).into_iter().map(|(_, v)| v.clone()).collect();
-            visits.reverse();
+            // The latest records, withdrawn ones too (marked): a record is corrected or
+            // withdrawn from here by its author or staff.
+            let mut visits: Vec<(String, Visit)> = p.visits.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            visits.sort_by(|a, b| (b.1.date, &b.1.time, b.1.recorded_at).cmp(&(a.1.date, &a.1.time, a.1.recorded_at)));
             visits.truncate(10);
-            let worries: Vec<String> = visits.iter().take(3).flat_map(|v| v.worries.iter().map(|w| w.label(lang).to_string())).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+            let worries: Vec<String> = visits.iter().filter(|(_, v)| !v.withdrawn).take(3).flat_map(|(_, v)| v.worries.iter().map(|w| w.label(lang).to_string())).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+            let me = data::me();
             let mut contacts: Vec<_> = p.emergency.contacts.values().cloned().collect();
             contacts.sort_by_key(|c| c.order);
             view! {
                 <section>
                     <h2>{ctx.t(Msg::RecentVisits)}</h2>
                     <ul class="history" data-testid="history">
-                        {visits.into_iter().map(|v| view! {
-                            <li>
-                                <strong>{md(v.date)} " " {v.time.clone()}</strong> " "
-                                {v.kind.label(lang).to_string()} " · " {v.outcome.label(lang).to_string()}
-                                {v.condition.as_ref().map(|c| format!(" · {}", c.label(lang)))}
-                                {(!v.worries.is_empty()).then(|| format!(" · {}", v.worries.iter().map(|w| w.label(lang)).collect::<Vec<_>>().join("、")))}
-                                {(!v.note.is_empty()).then(|| view! { <span class="note">{v.note.clone()}</span> })}
-                                {v.wants_followup().then(|| view! { <span class="badge warn">{ctx.t(Msg::NeedsFollowup)}</span> })}
-                            </li>
+                        {visits.into_iter().map(|(vid, v)| {
+                            let correctable = editable && !v.withdrawn
+                                && me.as_ref().is_some_and(|u| shared::access::may_correct(u, &v.recorded_by));
+                            let edit = Route::EditVisit(id5.clone(), vid.clone()).href();
+                            let doc = id5.clone();
+                            let rid = vid.clone();
+                            view! {
+                                <li data-testid="record" data-record=rid class:withdrawn=v.withdrawn>
+                                    <strong>{md(v.date)} " " {v.time.clone()}</strong> " "
+                                    {v.kind.label(lang).to_string()} " · " {v.outcome.label(lang).to_string()}
+                                    {v.condition.as_ref().map(|c| format!(" · {}", c.label(lang)))}
+                                    {(!v.worries.is_empty()).then(|| format!(" · {}", v.worries.iter().map(|w| w.label(lang)).collect::<Vec<_>>().join("、")))}
+                                    {(!v.note.is_empty()).then(|| view! { <span class="note">{v.note.clone()}</span> })}
+                                    {v.wants_followup().then(|| view! { <span class="badge warn">{ctx.t(Msg::NeedsFollowup)}</span> })}
+                                    {v.withdrawn.then(|| view! { <span class="badge" data-testid="withdrawn">{ctx.t(Msg::WithdrawnBadge)}</span> })}
+                                    {correctable.then(|| view! {
+                                        <span class="record-actions">
+                                            <a class="button small secondary" href=edit data-testid="correct">{ctx.t(Msg::CorrectRecord)}</a>
+                                            <button class="small secondary" data-testid="withdraw" on:click=move |_| withdraw(ctx, doc.clone(), vid.clone())>
+                                                {ctx.t(Msg::WithdrawRecord)}
+                                            </button>
+                                        </span>
+                                    })}
+                                </li>
+                            }
                         }).collect_view()}
                     </ul>
                 </section>
@@ -259,28 +322,60 @@ fn date_field(s: &str, field: &str, errs: &mut Vec<FieldError>) -> Option<shared
     }
 }
 
-/// くわしく記録する: every field of a visit.
+/// くわしく記録する: every field of a visit; with `record`, correcting that visit (直す):
+/// the fields start as recorded, and saving writes them over it (merging like any edit).
 #[component]
-pub fn VisitForm(id: String) -> impl IntoView {
+pub fn VisitForm(id: String, #[prop(optional)] record: Option<String>) -> impl IntoView {
     let ctx = use_ctx();
-    let today = store::today();
-    let date = RwSignal::new(today.to_string());
-    let time = RwSignal::new(now_hm());
-    let kind = RwSignal::new("visit".to_string());
-    let outcome = RwSignal::new("met".to_string());
-    let condition = RwSignal::new(String::new());
-    let worries = RwSignal::new(Vec::<String>::new());
-    let note = RwSignal::new(String::new());
-    let followup = RwSignal::new(false);
-    let followup_what = RwSignal::new(String::new());
-    let referrals = RwSignal::new(Vec::<String>::new());
-    let next = RwSignal::new(String::new());
+    let today = data::today();
+    let old: Option<Visit> = record
+        .as_ref()
+        .and_then(|r| person(&id).and_then(|p| p.0.visits.get(r).cloned()));
+    let o = old.clone().unwrap_or_default();
+    let codes_of = |v: Vec<String>| RwSignal::new(v);
+    let date = RwSignal::new(if old.is_some() {
+        o.date.to_string()
+    } else {
+        today.to_string()
+    });
+    let time = RwSignal::new(if old.is_some() {
+        o.time.clone()
+    } else {
+        now_hm()
+    });
+    let kind = RwSignal::new(if old.is_some() {
+        o.kind.code().to_string()
+    } else {
+        "visit".to_string()
+    });
+    let outcome = RwSignal::new(if old.is_some() {
+        o.outcome.code().to_string()
+    } else {
+        "met".to_string()
+    });
+    let condition = RwSignal::new(
+        o.condition
+            .as_ref()
+            .map(|c| c.code().to_string())
+            .unwrap_or_default(),
+    );
+    let worries = codes_of(o.worries.iter().map(|w| w.code().to_string()).collect());
+    let note = RwSignal::new(o.note.clone());
+    let followup = RwSignal::new(o.followup);
+    let followup_what = RwSignal::new(o.followup_what.clone());
+    let referrals = codes_of(o.referrals.iter().map(|r| r.code().to_string()).collect());
+    let next = RwSignal::new(o.next_contact.map(|d| d.to_string()).unwrap_or_default());
     let errors = RwSignal::new(Vec::<FieldError>::new());
     let busy = RwSignal::new(false);
     let name = person(&id)
         .map(|p| p.0.profile.name.clone())
         .unwrap_or_default();
-    let title = Signal::derive(move || format!("{} — {}", name, ctx.t(Msg::DetailedRecord)));
+    let heading = if old.is_some() {
+        Msg::CorrectTitle
+    } else {
+        Msg::DetailedRecord
+    };
+    let title = Signal::derive(move || format!("{} — {}", name, ctx.t(heading)));
 
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -295,7 +390,12 @@ pub fn VisitForm(id: String) -> impl IntoView {
         } else {
             date_field(&n, "next_contact", &mut errs)
         };
-        let me = store::my_id();
+        let me = data::my_id();
+        // A correction keeps who made the contact and when it was first recorded.
+        let (visitors, recorded_by, recorded_at) = match &old {
+            Some(o) => (o.visitors.clone(), o.recorded_by.clone(), o.recorded_at),
+            None => (vec![me.clone()], me.clone(), data::now_ms() as i64),
+        };
         let v = Visit {
             date: d.unwrap_or(today),
             time: time.get_untracked().trim().to_string(),
@@ -318,16 +418,19 @@ pub fn VisitForm(id: String) -> impl IntoView {
                 .map(|r| Referral::from_code(r))
                 .collect(),
             next_contact,
-            visitors: vec![me.clone()],
-            recorded_by: me,
-            recorded_at: store::now_ms() as i64,
+            visitors,
+            recorded_by,
+            recorded_at,
             withdrawn: false,
         };
         if let Err(mut e) = v.validate(today) {
             errs.append(&mut e);
         }
-        let path = vec!["visits".into(), store::new_id()];
-        save_form(ctx, errors, busy, errs, id.clone(), path, v);
+        let (path, new_record) = match &record {
+            Some(r) => (vec!["visits".into(), r.clone()], false),
+            None => (vec!["visits".into(), data::new_id()], true),
+        };
+        save_form(ctx, errors, busy, errs, id.clone(), path, v, new_record);
     };
 
     view! {
@@ -363,7 +466,7 @@ pub fn VisitForm(id: String) -> impl IntoView {
 #[component]
 pub fn ConsultForm(id: String) -> impl IntoView {
     let ctx = use_ctx();
-    let today = store::today();
+    let today = data::today();
     let date = RwSignal::new(today.to_string());
     let field = RwSignal::new("elderly".to_string());
     let topics = RwSignal::new(Vec::<String>::new());
@@ -403,15 +506,15 @@ pub fn ConsultForm(id: String) -> impl IntoView {
                 .collect(),
             followup: followup.get_untracked(),
             followup_what: followup_what.get_untracked(),
-            recorded_by: store::my_id(),
-            recorded_at: store::now_ms() as i64,
+            recorded_by: data::my_id(),
+            recorded_at: data::now_ms() as i64,
             withdrawn: false,
         };
         if let Err(mut e) = c.validate(today) {
             errs.append(&mut e);
         }
-        let path = vec!["consultations".into(), store::new_id()];
-        save_form(ctx, errors, busy, errs, id.clone(), path, c);
+        let path = vec!["consultations".into(), data::new_id()];
+        save_form(ctx, errors, busy, errs, id.clone(), path, c, true);
     };
 
     view! {
@@ -461,7 +564,7 @@ fn md_full(d: shared::Date) -> String {
 #[component]
 pub fn ConsentForm(id: String) -> impl IntoView {
     let ctx = use_ctx();
-    let today = store::today();
+    let today = data::today();
     let current = person(&id).map(|p| p.0.consent.clone()).unwrap_or_default();
     let name = person(&id)
         .map(|p| p.0.profile.name.clone())
@@ -483,7 +586,7 @@ pub fn ConsentForm(id: String) -> impl IntoView {
     let note = RwSignal::new(current.note.clone());
     let errors = RwSignal::new(Vec::<FieldError>::new());
     let busy = RwSignal::new(false);
-    let editable = store::can_edit(&id);
+    let editable = data::can_edit(&id);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         if busy.get_untracked() || !editable {
@@ -512,6 +615,7 @@ pub fn ConsentForm(id: String) -> impl IntoView {
             id.clone(),
             vec!["consent".into()],
             c,
+            false,
         );
     };
     view! {

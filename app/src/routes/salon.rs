@@ -2,9 +2,9 @@
 //! buttons (present / absent), walk-in guests and helpers as counters, and adding a member
 //! on the spot. Two co-leaders' marks merge; a real disagreement is shown to resolve.
 
+use crate::data;
 use crate::state::{Route, go, use_ctx};
-use crate::store;
-use crate::ui::{ChooseMany, Header, TextField, save_and_tell};
+use crate::ui::{ChooseMany, Header, TextField};
 use leptos::prelude::*;
 use serde_json::Value;
 use shared::codes::{Mark, Program};
@@ -15,7 +15,7 @@ use shared::validate::FieldError;
 use std::rc::Rc;
 
 fn salon(id: &str) -> Option<Rc<(Salon, Vec<Conflict>)>> {
-    store::with(|s| s.and_then(|s| s.read::<Salon>(id)))
+    data::read::<Salon>(id)
 }
 
 fn salon_name(id: &str) -> String {
@@ -23,14 +23,13 @@ fn salon_name(id: &str) -> String {
         .map(|s| s.0.profile.name.clone())
         .filter(|n| !n.is_empty());
     from_doc.unwrap_or_else(|| {
-        store::with(|s| {
-            s.and_then(|s| s.directory.as_ref()).and_then(|d| {
-                d.salons
-                    .iter()
-                    .find(|x| x.doc == id)
-                    .map(|x| x.name.clone())
-            })
+        data::directory(|d| {
+            d.salons
+                .iter()
+                .find(|x| x.doc == id)
+                .map(|x| x.name.clone())
         })
+        .flatten()
         .unwrap_or_default()
     })
 }
@@ -44,19 +43,17 @@ pub fn SalonList() -> impl IntoView {
     let ctx = use_ctx();
     let list = Memo::new(move |_| {
         ctx.rev.track();
-        store::with(|s| {
-            s.and_then(|s| s.directory.as_ref())
-                .map(|d| d.salons.clone())
-                .unwrap_or_default()
-        })
+        data::directory(|d| d.salons.clone())
     });
     view! {
         <h1 class="screen-title">{move || ctx.t(Msg::Salons)}</h1>
-        <Show when=move || list.with(|l| l.is_empty())>
-            <p class="empty">{move || ctx.t(Msg::NoSalons)}</p>
-        </Show>
+        {move || list.with(|l| match l {
+            None => Some(view! { <p class="empty" role="status" data-testid="first-sync">{ctx.t(Msg::FirstSyncWaiting)}</p> }.into_any()),
+            Some(l) if l.is_empty() => Some(view! { <p class="empty">{ctx.t(Msg::NoSalons)}</p> }.into_any()),
+            Some(_) => None,
+        })}
         <ul class="cards" data-testid="salons">
-            {move || list.get().into_iter().map(|s| {
+            {move || list.get().unwrap_or_default().into_iter().map(|s| {
                 let lang = ctx.lang.get();
                 view! {
                     <li>
@@ -82,10 +79,12 @@ fn open_session(ctx: crate::state::Ctx, doc: String, date: shared::Date) {
     leptos::task::spawn_local(async move {
         let k = key.clone();
         // Sessions are keyed by date: two leaders opening the same day write into one.
-        if save_and_tell(ctx, &doc, move |tx| {
+        let there = Route::Session(doc.clone(), key.clone());
+        if data::save(ctx, &doc, there, None, move |tx| {
             crdt::save_at(tx, &["sessions", &k, "date"], &date)
         })
         .await
+        .is_ok()
         {
             go(&Route::Session(doc, key));
         }
@@ -100,7 +99,7 @@ pub fn SalonPage(id: String) -> impl IntoView {
         ctx.rev.track();
         salon(&doc).map(|s| s.0.clone())
     });
-    let today = store::today();
+    let today = data::today();
     let other = RwSignal::new(today.to_string());
     let name = salon_name(&id);
     let title = Signal::derive(move || name.clone());
@@ -174,7 +173,7 @@ pub fn SessionPage(id: String, date: String) -> impl IntoView {
         ctx.rev.track();
         salon(&doc).map(|s| (*s).clone())
     });
-    let editable = store::can_edit(&id);
+    let editable = data::can_edit(&id);
     let name = salon_name(&id);
     let key2 = key.clone();
     let title = Signal::derive(move || {
@@ -194,10 +193,14 @@ pub fn SessionPage(id: String, date: String) -> impl IntoView {
             leptos::task::spawn_local(async move {
                 let mut full: Vec<String> = vec!["sessions".into(), key];
                 full.extend(path);
-                save_and_tell(ctx, &id, move |tx| {
+                let here = ctx.route.get_untracked();
+                let _ = data::save(ctx, &id, here, None, move |tx| {
                     let p: Vec<&str> = full.iter().map(String::as_str).collect();
                     if resolve {
                         crdt::resolve(tx, &p, &value)
+                    } else if value.is_null() {
+                        // Nothing there: a mark taken back.
+                        crdt::delete(tx, &p)
                     } else {
                         crdt::write(tx, &p, &value)
                     }
@@ -240,7 +243,7 @@ pub fn SessionPage(id: String, date: String) -> impl IntoView {
         s.note = note.get_untracked();
         s.guest_names = guest_names.get_untracked();
         s.helper_names = helper_names.get_untracked();
-        if let Err(e) = s.validate(store::today()) {
+        if let Err(e) = s.validate(data::today()) {
             errors.set(e);
             ctx.notify(Msg::FixErrors, false);
             return;
@@ -338,10 +341,8 @@ pub fn SessionPage(id: String, date: String) -> impl IntoView {
                     let set_g = set_count.clone();
                     let set_h = set_count.clone();
                     let (g, h) = (sess.guests, sess.helpers);
+                    let n = members.len();
                     Some(view! {
-                        <p class="summary" data-testid="summary">{ctx.tf(Msg::AttendanceSummary, &[
-                            ("p", &present.to_string()), ("n", &members.len().to_string()),
-                            ("g", &g.to_string()), ("h", &h.to_string())])}</p>
                         <ul class="roster" data-testid="roster">
                             {members.into_iter().map(|(mid, m)| {
                                 let mark = sess.attendance.get(&mid).cloned();
@@ -355,9 +356,10 @@ pub fn SessionPage(id: String, date: String) -> impl IntoView {
                                         <span class="name">{m.name.clone()}
                                             {(!m.note.is_empty()).then(|| view! { <span class="sub">{m.note.clone()}</span> })}
                                         </span>
+                                        // One tap marks 出席; a second tap takes the mark back.
                                         <button class="mark present" aria-pressed=is_p.to_string() disabled=!editable
                                             data-testid="present"
-                                            on:click=move |_| set_p(vec!["attendance".into(), mid_p.clone()], Value::String("present".into()), false)>
+                                            on:click=move |_| set_p(vec!["attendance".into(), mid_p.clone()], if is_p { Value::Null } else { Value::String("present".into()) }, false)>
                                             {ctx.t(Msg::Present)}
                                         </button>
                                         <button class="mark absent" aria-pressed=is_a.to_string() disabled=!editable
@@ -369,6 +371,11 @@ pub fn SessionPage(id: String, date: String) -> impl IntoView {
                                 }
                             }).collect_view()}
                         </ul>
+                        // After the list, and sticky: in view above the bottom bar while the
+                        // roster scrolls under it.
+                        <p class="summary" role="status" data-testid="summary">{ctx.tf(Msg::AttendanceSummary, &[
+                            ("p", &present.to_string()), ("n", &n.to_string()),
+                            ("g", &g.to_string()), ("h", &h.to_string())])}</p>
                         <div class="counters">
                             <Counter label=Msg::Guests value=g testid="guests" on_set=move |n| set_g(vec!["guests".into()], Value::from(n), false) enabled=editable/>
                             <Counter label=Msg::Helpers value=h testid="helpers" on_set=move |n| set_h(vec!["helpers".into()], Value::from(n), false) enabled=editable/>
@@ -444,7 +451,7 @@ pub fn MemberForm(id: String) -> impl IntoView {
             kana: kana.get_untracked().trim().to_string(),
             area: area.get_untracked().trim().to_string(),
             note: note.get_untracked(),
-            joined_on: Some(store::today()),
+            joined_on: Some(data::today()),
             left_on: None,
         };
         if let Err(e) = m.validate() {
@@ -456,11 +463,13 @@ pub fn MemberForm(id: String) -> impl IntoView {
         busy.set(true);
         let doc = id.clone();
         leptos::task::spawn_local(async move {
-            let mid = store::new_id();
-            if save_and_tell(ctx, &doc, move |tx| {
+            let mid = data::new_id();
+            let there = Route::Salon(doc.clone());
+            if data::save(ctx, &doc, there, None, move |tx| {
                 crdt::save_at(tx, &["members", &mid], &m)
             })
             .await
+            .is_ok()
             {
                 crate::state::back();
             }

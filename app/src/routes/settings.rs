@@ -1,25 +1,20 @@
 //! 設定: text size, language, who is signed in, log-out.
 
-use crate::net::NetError;
+use crate::data::{self, Access, NetError};
 use crate::routes::lock::PinInput;
 use crate::state::{TEXT_SIZES, set_pref, use_ctx};
-use crate::store;
 use crate::ui::TextField;
 use leptos::prelude::*;
-use shared::api::{DeviceInfo, MIN_PASSWORD_CHARS, PasswordChange, PasswordChanged};
+use shared::api::{MIN_PASSWORD_CHARS, PasswordChange, PasswordChanged};
 use shared::i18n::{Lang, Msg};
 use shared::validate::FieldError;
 
 #[component]
 pub fn Settings() -> impl IntoView {
     let ctx = use_ctx();
-    let who = store::with(|s| {
-        s.and_then(|s| {
-            s.user()
-                .map(|u| format!("{}（{}）· {}", u.name, u.login, u.org_name))
-        })
-    })
-    .unwrap_or_default();
+    let who = data::me()
+        .map(|u| format!("{}（{}）· {}", u.name, u.login, u.org_name))
+        .unwrap_or_default();
     let logout = move |_| {
         let pending = ctx.sync.with_untracked(|s| s.pending);
         if pending > 0 {
@@ -31,9 +26,8 @@ pub fn Settings() -> impl IntoView {
             }
         }
         leptos::task::spawn_local(async move {
-            if let Some(token) = store::with(|s| s.and_then(|s| s.token())) {
-                let _: Result<serde_json::Value, _> =
-                    crate::net::json("POST", "/api/logout", Some(&token), None::<&()>).await;
+            if data::me().is_some() {
+                let _: Result<serde_json::Value, _> = data::post("/api/logout", None::<&()>).await;
             }
             // Everything goes, and the page starts afresh (nothing left in its memory).
             crate::wipe_and_restart("").await;
@@ -71,7 +65,7 @@ pub fn Settings() -> impl IntoView {
         <Show when=move || ctx.storage_at_risk.get()>
             <p class="hint">{move || ctx.t(Msg::StorageMayBeCleared)}</p>
         </Show>
-        {crate::routes::office::is_staff().then(|| view! {
+        {data::allowed(|u| u.is_staff()).then(|| view! {
             <section class="office" data-testid="office">
                 <h2>{move || ctx.t(Msg::OfficeTools)}</h2>
                 <a class="button secondary wide" href=crate::state::Route::Disaster.href() data-testid="open-disaster">{move || ctx.t(Msg::DisasterTitle)}</a>
@@ -81,7 +75,7 @@ pub fn Settings() -> impl IntoView {
         })}
         <LockSettings/>
         <PasswordForm/>
-        <Devices/>
+        <crate::routes::devices::Devices/>
         <button class="big secondary wide" data-testid="logout" on:click=logout>{move || ctx.t(Msg::Logout)}</button>
     }
 }
@@ -97,7 +91,7 @@ fn LockSettings() -> impl IntoView {
         idle.set(m);
         crate::lock::update(|i| i.idle_minutes = m);
         leptos::task::spawn_local(async {
-            let _ = store::save_lock().await;
+            let _ = data::save_lock().await;
         });
     };
     let current = RwSignal::new(String::new());
@@ -130,10 +124,10 @@ fn LockSettings() -> impl IntoView {
         busy.set(true);
         error.set(None);
         leptos::task::spawn_local(async move {
-            let token = store::with(|s| s.and_then(|s| s.token()));
+            let token = data::token_for_lock();
             match crate::lock::change_pin(&c, &n, token).await {
                 Ok(true) => {
-                    if store::save_lock().await.is_ok() {
+                    if data::save_lock().await.is_ok() {
                         for s in [current, new, again] {
                             s.set(String::new());
                         }
@@ -216,9 +210,6 @@ fn PasswordForm() -> impl IntoView {
             ctx.notify(Msg::FixErrors, false);
             return;
         }
-        let Some(token) = store::with(|s| s.and_then(|s| s.token())) else {
-            return;
-        };
         busy.set(true);
         leptos::task::spawn_local(async move {
             let body = PasswordChange {
@@ -226,7 +217,7 @@ fn PasswordForm() -> impl IntoView {
                 new: n,
             };
             let r: Result<PasswordChanged, NetError> =
-                crate::net::json("POST", "/api/password", Some(&token), Some(&body)).await;
+                data::post("/api/password", Some(&body)).await;
             match r {
                 Ok(_) => {
                     for s in [current, new, again] {
@@ -258,80 +249,5 @@ fn PasswordForm() -> impl IntoView {
                 <button type="submit" class="big wide" disabled=move || busy.get()>{move || ctx.t(Msg::ChangeButton)}</button>
             </form>
         </details>
-    }
-}
-
-/// ログインしている端末: this user's devices (or, for staff, those of the user chosen in
-/// `of`); another one (lost, or a family member's) can be logged out from here.
-#[component]
-pub fn Devices(#[prop(optional)] of: Option<RwSignal<String>>) -> impl IntoView {
-    let ctx = use_ctx();
-    let list = RwSignal::new(None::<Vec<DeviceInfo>>);
-    let busy = RwSignal::new(false);
-    let load = move || {
-        let Some(token) = store::with(|s| s.and_then(|s| s.token())) else {
-            return;
-        };
-        let path = match of {
-            None => "/api/devices".to_string(),
-            Some(u) if !u.get_untracked().is_empty() => {
-                format!("/api/users/{}/devices", u.get_untracked())
-            }
-            Some(_) => return,
-        };
-        busy.set(true);
-        leptos::task::spawn_local(async move {
-            match crate::net::json::<Vec<DeviceInfo>>("GET", &path, Some(&token), None::<&()>).await
-            {
-                Ok(d) => list.set(Some(d)),
-                Err(NetError::Offline) => ctx.notify(Msg::NeedsSignal, false),
-                Err(_) => ctx.notify(Msg::ErrServer, false),
-            }
-            busy.set(false);
-        });
-    };
-    let sign_out = move |id: String| {
-        let Some(token) = store::with(|s| s.and_then(|s| s.token())) else {
-            return;
-        };
-        leptos::task::spawn_local(async move {
-            let path = format!("/api/devices/{id}/revoke");
-            match crate::net::json::<serde_json::Value>("POST", &path, Some(&token), None::<&()>)
-                .await
-            {
-                Ok(_) => {
-                    ctx.notify(Msg::DeviceSignedOut, true);
-                    load();
-                }
-                Err(NetError::Offline) => ctx.notify(Msg::NeedsSignal, false),
-                Err(_) => ctx.notify(Msg::ErrServer, false),
-            }
-        });
-    };
-    view! {
-        <section class="devices" data-testid="devices">
-            <h2>{move || ctx.t(Msg::DevicesTitle)}</h2>
-            <button class="secondary wide" data-testid="show-devices" disabled=move || busy.get() on:click=move |_| load()>
-                {move || ctx.t(Msg::ShowDevices)}
-            </button>
-            <ul class="cards">
-                {move || list.get().unwrap_or_default().into_iter().map(|d| {
-                    let id = d.id.clone();
-                    let can_sign_out = !d.this_device && !d.revoked;
-                    view! {
-                        <li class="card" data-testid="device" data-this=d.this_device.to_string()>
-                            <span class="name">{d.name.clone()} " " {d.this_device.then(|| view! { <span class="badge">{ctx.t(Msg::ThisDevice)}</span> })}</span>
-                            <span class="sub">{ctx.tf(Msg::LastSeenAt, &[("time", &crate::state::clock(d.last_seen as f64))])} " · " {d.app_version.clone()}</span>
-                            {d.revoked.then(|| view! { <span class="sub">{ctx.t(Msg::SignedOut)}</span> })}
-                            {can_sign_out.then(|| view! {
-                                <button class="secondary" data-testid="sign-out-device" on:click=move |_| sign_out(id.clone())>
-                                    {ctx.t(Msg::SignOutDevice)}
-                                </button>
-                            })}
-                        </li>
-                    }
-                }).collect_view()}
-            </ul>
-        </section>
     }
 }

@@ -1,12 +1,14 @@
 //! きょうの訪問: the people this user watches over, most overdue first.
 
+use crate::data::{self, Access, Arrival};
 use crate::state::{Route, use_ctx};
-use crate::store;
 use leptos::prelude::*;
-use shared::codes::{PersonStatus, Role};
+use shared::codes::PersonStatus;
 use shared::i18n::Msg;
 use shared::model::Person;
-use shared::watch::{self, WatchStatus};
+use shared::search;
+use shared::watch::{self, Due, WatchStatus};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One line of the list.
 #[derive(Clone, PartialEq)]
@@ -14,52 +16,28 @@ struct Row {
     doc: String,
     name: String,
     kana: String,
-    address: String,
     status: WatchStatus,
     active: bool,
     unsent: usize,
 }
 
-/// The people of the directory this user watches over: a volunteer's assigned people; for
-/// 民生委員 and staff everyone in scope.
-pub fn my_people() -> Vec<String> {
-    store::with(|s| {
-        let Some(s) = s else { return Vec::new() };
-        let Some(dir) = &s.directory else {
-            return Vec::new();
-        };
-        let me = &dir.user;
-        let sees_all =
-            me.has_role(&Role::Minsei) || me.has_role(&Role::Staff) || me.has_role(&Role::Admin);
-        dir.people
-            .iter()
-            .filter(|p| sees_all || p.visitors.iter().any(|v| v == &me.id))
-            .map(|p| p.doc.clone())
-            .collect()
-    })
-}
-
-fn rows() -> Vec<Row> {
-    let today = store::today();
-    let ids = my_people();
-    let mut rows: Vec<Row> = store::with(|s| {
-        let Some(s) = s else { return Vec::new() };
-        ids.iter()
-            .filter_map(|id| {
-                let p = s.read::<Person>(id)?;
-                let person = &p.0;
-                Some(Row {
-                    doc: id.clone(),
-                    name: person.profile.name.clone(),
-                    kana: person.profile.kana.clone(),
-                    address: person.profile.address.clone(),
-                    status: watch::status(person, today),
-                    active: person.profile.status == PersonStatus::Active,
-                    unsent: s.unsent(id),
-                })
+fn rows(ids: &[String]) -> Vec<Row> {
+    let today = data::today();
+    let mut rows: Vec<Row> = ids
+        .iter()
+        .filter_map(|id| {
+            let p = data::read::<Person>(id)?;
+            let person = &p.0;
+            Some(Row {
+                doc: id.clone(),
+                name: person.profile.name.clone(),
+                kana: person.profile.kana.clone(),
+                status: watch::status(person, today),
+                active: person.profile.status == PersonStatus::Active,
+                unsent: data::unsent(id),
             })
-            .collect()
-    });
+        })
+        .collect();
     // Most overdue first, then soonest due, then the rest; people not currently watched
     // over (in hospital, moved) last.
     rows.sort_by(|a, b| {
@@ -82,25 +60,130 @@ fn rows() -> Vec<Row> {
 #[component]
 pub fn Today() -> impl IntoView {
     let ctx = use_ctx();
-    let list = Memo::new(move |_| {
+    let mine = Memo::new(move |_| {
         ctx.rev.track();
-        let r = rows();
+        data::people_in_my_care()
+    });
+    let all = Memo::new(move |_| {
+        let r = mine.with(|ids| rows(ids));
         crate::mark("mimamori-list-built");
         r
     });
-    let today = store::today();
+    // While the first sync runs the list says so; "nobody assigned" only when the
+    // directory says nobody is.
+    let arrival = Memo::new(move |_| mine.with(|ids| data::arrival(ids)));
+    let today = data::today();
+
+    // Narrowing a long list: by name or ふりがな, by when a contact is due, by 小学校区.
+    let query = RwSignal::new(String::new());
+    let due = RwSignal::new(Due::All);
+    let area = RwSignal::new(String::new());
+    let areas = Memo::new(move |_| {
+        ctx.rev.track();
+        let ids: BTreeSet<String> = mine.with(|m| m.iter().cloned().collect());
+        let mut a: Vec<(String, String)> = data::directory(|d| {
+            d.people
+                .iter()
+                .filter(|p| ids.contains(&p.doc))
+                .map(|p| p.district.clone())
+                .collect::<BTreeSet<_>>()
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .map(|id| {
+            let name = data::district_name(&id);
+            (id, name)
+        })
+        .collect();
+        a.sort_by(|x, y| x.1.cmp(&y.1));
+        a
+    });
+    let district_of = Memo::new(move |_| {
+        ctx.rev.track();
+        data::directory(|d| {
+            d.people
+                .iter()
+                .map(|p| (p.doc.clone(), p.district.clone()))
+                .collect::<BTreeMap<_, _>>()
+        })
+        .unwrap_or_default()
+    });
+    let list = Memo::new(move |_| {
+        let (q, f, a) = (query.get(), due.get(), area.get());
+        all.with(|rows| {
+            rows.iter()
+                .filter(|r| search::finds(&q, &[&r.name, &r.kana]))
+                .filter(|r| f == Due::All || (r.active && f.keeps(&r.status, today)))
+                .filter(|r| a.is_empty() || district_of.with(|d| d.get(&r.doc) == Some(&a)))
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+    });
+    let narrowed = move || {
+        !query.with(String::is_empty) || due.get() != Due::All || !area.with(String::is_empty)
+    };
     view! {
-        <h1 class="screen-title">{move || ctx.t(Msg::Today)}</h1>
-        {crate::routes::office::sees_roster().then(|| view! {
-            <a class="button secondary wide" href=crate::state::Route::Roster.href() data-testid="open-roster">{move || ctx.t(Msg::RosterTitle)}</a>
-        })}
+        <h1 class="screen-title list-title">
+            {move || ctx.t(Msg::Today)}
+            <Show when=move || all.with(|a| a.len() > 1)>
+                <span class="count" data-testid="count">
+                    {move || {
+                        let n = list.with(Vec::len);
+                        if narrowed() {
+                            ctx.tf(Msg::PeopleCountOf, &[("n", &n.to_string()), ("of", &all.with(Vec::len).to_string())])
+                        } else {
+                            ctx.tf(Msg::PeopleCount, &[("n", &n.to_string())])
+                        }
+                    }}
+                </span>
+            </Show>
+        </h1>
         <Show when=move || ctx.storage_at_risk.get()>
-            <p class="hint">{move || ctx.t(Msg::StorageMayBeCleared)}</p>
+            <p class="hint short"><a href=Route::Settings.href()>{move || ctx.t(Msg::StorageMayBeClearedShort)}</a></p>
         </Show>
-        <Show when=move || list.with(|l| l.is_empty())>
-            <p class="empty">{move || ctx.t(Msg::NobodyAssigned)}</p>
+        {move || match arrival.get() {
+            Arrival::NoDirectory => Some(view! {
+                <p class="empty" role="status" data-testid="first-sync">{ctx.t(Msg::FirstSyncWaiting)}</p>
+            }.into_any()),
+            Arrival::Documents { of: 0, .. } => Some(view! {
+                <p class="empty" data-testid="nobody">{ctx.t(Msg::NobodyAssigned)}</p>
+            }.into_any()),
+            Arrival::Documents { have, of } if have < of => Some(view! {
+                <p class="empty" role="status" data-testid="first-sync">
+                    {ctx.tf(Msg::FirstSyncProgress, &[("have", &have.to_string()), ("of", &of.to_string())])}
+                </p>
+            }.into_any()),
+            Arrival::Documents { .. } => None,
+        }}
+        <Show when=move || all.with(|a| a.len() > 1)>
+            <div class="finder" data-testid="finder">
+                <div class="finder-line">
+                    <input type="search" class="search" data-testid="search" autocomplete="off"
+                        aria-label=move || ctx.t(Msg::SearchPeople) placeholder=move || ctx.t(Msg::SearchPeople)
+                        prop:value=move || query.get() on:input=move |ev| query.set(event_target_value(&ev)) />
+                    <select class="due-filter" data-testid="due-filter" aria-label=move || ctx.t(Msg::FilterLabel)
+                        on:change=move |ev| {
+                            let v = event_target_value(&ev);
+                            due.set(Due::ALL.into_iter().find(|f| due_code(*f) == v).unwrap_or(Due::All));
+                        }>
+                        {Due::ALL.into_iter().map(|f| view! {
+                            <option value=due_code(f) selected=move || due.get() == f>{move || ctx.t(due_label(f))}</option>
+                        }).collect_view()}
+                    </select>
+                </div>
+                <Show when=move || areas.with(|a| a.len() > 1)>
+                    <select class="area" data-testid="area-filter" aria-label=move || ctx.t(Msg::FilterArea)
+                        on:change=move |ev| area.set(event_target_value(&ev))>
+                        <option value="">{move || ctx.t(Msg::AreaAll)}</option>
+                        {move || areas.get().into_iter().map(|(id, name)| view! { <option value=id>{name}</option> }).collect_view()}
+                    </select>
+                </Show>
+            </div>
         </Show>
-        <ul class="cards" data-testid="people">
+        <Show when=move || narrowed() && list.with(Vec::is_empty)>
+            <p class="empty" data-testid="no-match">{move || ctx.t(Msg::NoMatch)}</p>
+        </Show>
+        <ul class="rows" data-testid="people">
             <For each=move || list.get() key=|r| format!("{}|{:?}|{}|{}", r.doc, r.status, r.unsent, r.name) let:r>
                 {
                     let st = r.status.clone();
@@ -125,19 +208,45 @@ pub fn Today() -> impl IntoView {
                     let overdue = r.status.overdue_days > 0 && r.active;
                     view! {
                         <li>
-                            <a class="card" class:overdue=overdue href=Route::Person(r.doc.clone()).href() data-testid="person-card">
-                                <span class="name">{r.name.clone()}</span>
-                                <span class="kana">{r.kana.clone()}</span>
-                                <span class="due" class:warn=overdue>{due_text}</span>
-                                <span class="sub">{last}</span>
-                                <span class="sub">{r.address.clone()}</span>
-                                {warn.then(|| view! { <span class="badge warn">{move || ctx.tf(Msg::NotHomeStreak, &[("n", &streak.to_string())])}</span> })}
-                                {(r.unsent > 0).then(|| view! { <span class="badge">{move || ctx.tf(Msg::Unsent, &[("n", &r.unsent.to_string())])}</span> })}
+                            <a class="row-card" class:overdue=overdue href=Route::Person(r.doc.clone()).href() data-testid="person-card">
+                                <span class="line">
+                                    <span class="name">{r.name.clone()}</span>
+                                    <span class="due" class:warn=overdue>{due_text}</span>
+                                </span>
+                                <span class="line sub">
+                                    <span class="kana">{r.kana.clone()}</span>
+                                    <span>{last}</span>
+                                    {warn.then(|| view! { <span class="badge warn">{move || ctx.tf(Msg::NotHomeStreak, &[("n", &streak.to_string())])}</span> })}
+                                    {(r.unsent > 0).then(|| view! { <span class="badge">{move || ctx.tf(Msg::Unsent, &[("n", &r.unsent.to_string())])}</span> })}
+                                </span>
                             </a>
                         </li>
                     }
                 }
             </For>
         </ul>
+        {data::allowed(|u| u.sees_roster()).then(|| view! {
+            <a class="button secondary wide after-list" href=crate::state::Route::Roster.href() data-testid="open-roster">{move || ctx.t(Msg::RosterTitle)}</a>
+        })}
+    }
+}
+
+fn due_code(f: Due) -> &'static str {
+    match f {
+        Due::All => "all",
+        Due::Overdue => "overdue",
+        Due::ByToday => "today",
+        Due::ThisWeek => "week",
+        Due::NotHomeStreak => "not_home",
+    }
+}
+
+fn due_label(f: Due) -> Msg {
+    match f {
+        Due::All => Msg::FilterAll,
+        Due::Overdue => Msg::FilterOverdue,
+        Due::ByToday => Msg::FilterByToday,
+        Due::ThisWeek => Msg::FilterThisWeek,
+        Due::NotHomeStreak => Msg::FilterNotHome,
     }
 }
