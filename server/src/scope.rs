@@ -63,10 +63,9 @@ pub async fn scope_within(
 /// Whether the scope of `grants` may be large: a district's or the whole organisation's
 /// documents, rather than a volunteer's assignments or a salon.
 pub fn is_wide(grants: &[Membership]) -> bool {
-    grants.iter().any(|g| {
-        g.org_wide()
-            || (g.role.watches_whole_district() && g.district.is_some())
-    })
+    grants
+        .iter()
+        .any(|g| g.org_wide() || (g.role.watches_whole_district() && g.district.is_some()))
 }
 
 /// `AND <col> IN ($n, …)` for `only`, numbered from `$first`; nothing when `only` is None.

@@ -211,7 +211,9 @@ pub fn seeds(test: &str, explore: usize) -> Vec<u64> {
     let seeds: Vec<u64> = if let Ok(s) = std::env::var("MIMAMORI_SEED") {
         vec![s.trim().parse().expect("MIMAMORI_SEED is a number")]
     } else if std::env::var("MIMAMORI_EXPLORE").is_ok_and(|v| v == "1") {
-        (0..explore).map(|_| rand::random::<u64>() % 1_000_000_000).collect()
+        (0..explore)
+            .map(|_| rand::random::<u64>() % 1_000_000_000)
+            .collect()
     } else {
         committed_seeds(test)
     };
@@ -224,13 +226,15 @@ pub fn committed_seeds(test: &str) -> Vec<u64> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/seeds")
         .join(format!("{test}.txt"));
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let seeds: Vec<u64> = text
         .lines()
         .map(|l| l.split('#').next().unwrap_or("").trim())
         .filter(|l| !l.is_empty())
-        .map(|l| l.parse().unwrap_or_else(|_| panic!("{}: {l:?} is not a seed", path.display())))
+        .map(|l| {
+            l.parse()
+                .unwrap_or_else(|_| panic!("{}: {l:?} is not a seed", path.display()))
+        })
         .collect();
     assert!(!seeds.is_empty(), "{} lists no seed", path.display());
     seeds
