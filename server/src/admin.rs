@@ -877,3 +877,56 @@ pub async fn new_epoch(db: &Db) -> anyhow::Result<()> {
     audit(db, None, None, None, "new_epoch", None, "").await?;
     Ok(())
 }
+
+/// `server admin audit-refusals [--hours N]`: for the platform administrator, the refusals
+/// anyone can provoke without signing in (db::audit_refusal) over the last `hours`: first
+/// one line per address and action with every refusal counted (recorded as audit rows or
+/// not), most first; then the newest audit rows that belong to no organisation.
+pub async fn audit_refusals(db: &Db, hours: i64) -> anyhow::Result<Vec<String>> {
+    crate::db::summarise_refusals(db).await?;
+    let since = now_ms() - hours * 3_600_000;
+    let limit = crate::db::REFUSALS_AUDITED_PER_MINUTE;
+    let mut out = vec![format!(
+        "refusals in the last {hours} hours, by address and action (at most {limit} a minute are audit rows):"
+    )];
+    let rows = sqlx::query(
+        "SELECT ip, action, CAST(SUM(count) AS BIGINT), CAST(SUM(CASE WHEN count > $2 THEN $2 ELSE count END) AS BIGINT), MIN(minute), MAX(minute) \
+         FROM audit_quota WHERE minute >= $1 GROUP BY ip, action ORDER BY SUM(count) DESC, ip, action LIMIT 200",
+    )
+    .bind(since / 60_000)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    for r in &rows {
+        let (ip, action, total, recorded, first, last): (String, String, i64, i64, i64, i64) =
+            (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5));
+        out.push(format!(
+            "{ip}\t{action}\t{total} refusals\t{recorded} audited\tfirst {}\tlast {}",
+            minute_text(first),
+            minute_text(last)
+        ));
+    }
+    if rows.is_empty() {
+        out.push("(none)".into());
+    }
+    out.push("newest audit rows of no organisation:".into());
+    let rows = sqlx::query(
+        "SELECT at, action, detail FROM audit_log WHERE org_id IS NULL AND at >= $1 ORDER BY id DESC LIMIT 50",
+    )
+    .bind(since)
+    .fetch_all(db)
+    .await?;
+    for r in &rows {
+        let (at, action, detail): (i64, String, String) = (r.get(0), r.get(1), r.get(2));
+        out.push(format!("{}\t{action}\t{detail}", minute_text(at / 60_000)));
+    }
+    Ok(out)
+}
+
+/// A minute number (unix ms / 60,000) as `YYYY-MM-DD HH:MM` in JST.
+fn minute_text(minute: i64) -> String {
+    let ms = minute * 60_000;
+    let date = shared::Date::from_unix_ms_jst(ms).map_or_else(|| "?".into(), |d| d.to_string());
+    let jst = (ms / 60_000 + 9 * 60).rem_euclid(24 * 60);
+    format!("{date} {:02}:{:02} JST", jst / 60, jst % 60)
+}

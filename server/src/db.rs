@@ -95,7 +95,25 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
-/// Writes one audit row (inside the caller's transaction or on the pool).
+/// Longest `detail` kept in an audit row, in characters; a longer one is cut and its
+/// original length noted (`… [60026 chars]`).
+pub const MAX_AUDIT_DETAIL: usize = 300;
+/// Longest `doc_id` kept in an audit row.
+const MAX_AUDIT_DOC: usize = 100;
+
+/// `s` cut to `max` characters, noting the original length when cut.
+pub fn bounded_text(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        return s.to_string();
+    }
+    let mut t: String = s.chars().take(max.saturating_sub(20)).collect();
+    t.push_str(&format!(" … [{n} chars]"));
+    t
+}
+
+/// Writes one audit row (inside the caller's transaction or on the pool). Its fields are
+/// bounded ([`MAX_AUDIT_DETAIL`]).
 pub async fn audit<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     e: E,
     org: Option<&str>,
@@ -114,9 +132,89 @@ pub async fn audit<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     .bind(user.map(str::to_string))
     .bind(device.map(str::to_string))
     .bind(action.to_string())
-    .bind(doc.map(str::to_string))
-    .bind(detail.to_string())
+    .bind(doc.map(|d| bounded_text(d, MAX_AUDIT_DOC)))
+    .bind(bounded_text(detail, MAX_AUDIT_DETAIL))
     .execute(e)
     .await?;
     Ok(())
 }
+
+/// Records a refusal that anyone can provoke without signing in (a throttled sign-in, a
+/// foreign Origin, an unknown device, a busy hasher) — at most
+/// [`REFUSALS_AUDITED_PER_MINUTE`] rows per address, action and minute. Every refusal is
+/// counted in `audit_quota` (address, action, minute); what was not written becomes one
+/// `refusals_not_recorded` row once the minute is over ([`summarise_refusals`]), and
+/// `server admin audit-refusals` shows the counts. `org` is the organisation concerned
+/// when known (a known login id), else none: those rows are for the platform
+/// administrator.
+pub async fn audit_refusal(
+    db: &Db,
+    org: Option<&str>,
+    user: Option<&str>,
+    action: &str,
+    ip: &str,
+    detail: &str,
+) -> sqlx::Result<()> {
+    let ip = bounded_text(ip, 64);
+    let n: i64 = sqlx::query_scalar(
+        "INSERT INTO audit_quota (ip, action, minute, org_id, count, summarised) VALUES ($1, $2, $3, $4, 1, 0) \
+         ON CONFLICT (ip, action, minute) DO UPDATE SET count = audit_quota.count + 1 RETURNING count",
+    )
+    .bind(ip.clone())
+    .bind(action.to_string())
+    .bind(now_ms() / 60_000)
+    .bind(org.map(str::to_string))
+    .fetch_one(db)
+    .await?;
+    if n <= REFUSALS_AUDITED_PER_MINUTE {
+        audit(db, org, user, None, action, None, &format!("{ip} {detail}")).await?;
+    }
+    Ok(())
+}
+
+/// Writes one `refusals_not_recorded` row for each address, action and finished minute
+/// with more refusals than were recorded (claimed atomically, so several server processes
+/// write each once), and deletes counts older than 90 days. Returns the rows written.
+pub async fn summarise_refusals(db: &Db) -> sqlx::Result<u64> {
+    use sqlx::Row;
+    let minute = now_ms() / 60_000;
+    let rows = sqlx::query(
+        "UPDATE audit_quota SET summarised = 1 WHERE minute < $1 AND summarised = 0 AND count > $2 \
+         RETURNING ip, action, minute, org_id, count",
+    )
+    .bind(minute)
+    .bind(REFUSALS_AUDITED_PER_MINUTE)
+    .fetch_all(db)
+    .await?;
+    for r in &rows {
+        let (ip, action, m, org, count): (String, String, i64, Option<String>, i64) =
+            (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+        audit(
+            db,
+            org.as_deref(),
+            None,
+            None,
+            "refusals_not_recorded",
+            None,
+            &format!(
+                "{ip} {action}: {} more in the minute from {} (of {count})",
+                count - REFUSALS_AUDITED_PER_MINUTE,
+                m * 60_000
+            ),
+        )
+        .await?;
+    }
+    sqlx::query("DELETE FROM audit_quota WHERE minute < $1 AND summarised = 1")
+        .bind(minute - 90 * 24 * 60)
+        .execute(db)
+        .await?;
+    sqlx::query("DELETE FROM audit_quota WHERE minute < $1 AND count <= $2")
+        .bind(minute - 90 * 24 * 60)
+        .bind(REFUSALS_AUDITED_PER_MINUTE)
+        .execute(db)
+        .await?;
+    Ok(rows.len() as u64)
+}
+
+/// Refusals recorded per address, action and minute ([`audit_refusal`]).
+pub const REFUSALS_AUDITED_PER_MINUTE: i64 = 20;

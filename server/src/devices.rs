@@ -1,6 +1,7 @@
 //! Users see their own devices (name, last contact, app version) and sign one out; staff
-//! and administrators of the organisation do the same for any of its users. A signed-out
-//! device gets 401 on its next call.
+//! and administrators over the whole organisation whose grant may edit do the same for any
+//! of its users (view-only staff get 403, audited). A signed-out device gets 401 on its
+//! next call.
 
 use crate::error::{Error, Result};
 use crate::{AppState, admin, auth, db};
@@ -38,7 +39,8 @@ pub async fn mine(State(st): State<AppState>, headers: HeaderMap) -> Result<Json
     Ok(Json(list(&st, &c, &c.user_id).await?))
 }
 
-/// `GET /api/users/{id}/devices`: staff and administrators, for users of their organisation.
+/// `GET /api/users/{id}/devices`: one's own, or (staff and administrators over the
+/// organisation who may edit) any user's of the organisation.
 pub async fn of_user(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -49,13 +51,14 @@ pub async fn of_user(
         .bind(user.clone())
         .fetch_optional(&st.db)
         .await?;
-    if user != c.user_id && !(c.org_staff() && org.as_deref() == Some(c.org_id.as_str())) {
+    if user != c.user_id && !(c.org_staff_editing() && org.as_deref() == Some(c.org_id.as_str())) {
         return Err(refuse(&st, &c, "devices_listing_refused", &user).await?);
     }
     Ok(Json(list(&st, &c, &user).await?))
 }
 
-/// `POST /api/devices/{id}/revoke`: one's own device, or (staff) any of the organisation's.
+/// `POST /api/devices/{id}/revoke`: one's own device, or (staff and administrators over
+/// the organisation who may edit) any of the organisation's.
 pub async fn revoke(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -72,7 +75,7 @@ pub async fn revoke(
         return Err(Error::NotFound("no such device".into()));
     };
     let (owner, org): (String, String) = (row.get(0), row.get(1));
-    if owner != c.user_id && !(c.org_staff() && org == c.org_id) {
+    if owner != c.user_id && !(c.org_staff_editing() && org == c.org_id) {
         return Err(refuse(&st, &c, "device_revoke_refused", &device).await?);
     }
     // From the device list, a user signs out a phone they lost or no longer use: the

@@ -39,8 +39,20 @@ pub enum Error {
     /// An upstream the server depends on (the map tile provider) failed; the message must
     /// not carry its details.
     BadGateway(String),
-    /// Too many failed sign-ins for this login id (from this address): wait.
-    Throttled(String),
+    /// 429 `throttled`: too many failed sign-ins for this login id from this address (or
+    /// from this address, or for this login id from anywhere): wait `retry_after` seconds
+    /// (sent as `Retry-After`).
+    Throttled {
+        message: String,
+        retry_after: u64,
+    },
+    /// 429 `busy`: this process is checking as many passwords as it may at once and its
+    /// queue is full; try again after `retry_after` seconds (`Retry-After`).
+    Busy {
+        retry_after: u64,
+    },
+    /// 408 `timeout`: the request body did not arrive in time (net.rs).
+    Timeout(String),
     Server(anyhow::Error),
 }
 
@@ -65,7 +77,9 @@ impl Error {
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Error::BadGateway(_) => (StatusCode::BAD_GATEWAY, "bad_gateway"),
-            Error::Throttled(_) => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
+            Error::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
+            Error::Busy { .. } => (StatusCode::TOO_MANY_REQUESTS, "busy"),
+            Error::Timeout(_) => (StatusCode::REQUEST_TIMEOUT, "timeout"),
             Error::Server(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server"),
         }
     }
@@ -88,6 +102,7 @@ impl IntoResponse for Error {
         let (status, code) = self.parts();
         let mut attempts_left = None;
         let mut rows = Vec::new();
+        let mut retry_after = None;
         let (message, docs) = match self {
             Error::Unauthorized(m)
             | Error::Revoked(m)
@@ -97,7 +112,22 @@ impl IntoResponse for Error {
             | Error::NotFound(m)
             | Error::Conflict(m)
             | Error::BadGateway(m)
-            | Error::Throttled(m) => (m, vec![]),
+            | Error::Timeout(m) => (m, vec![]),
+            Error::Throttled {
+                message,
+                retry_after: r,
+            } => {
+                retry_after = Some(r.max(1));
+                (message, vec![])
+            }
+            Error::Busy { retry_after: r } => {
+                retry_after = Some(r.max(1));
+                (
+                    "the server is checking many passwords at once; try again in a moment"
+                        .to_string(),
+                    vec![],
+                )
+            }
             Error::Forbidden { message, docs } | Error::ReadOnly { message, docs } => {
                 (message, docs)
             }
@@ -118,7 +148,7 @@ impl IntoResponse for Error {
                 )
             }
         };
-        (
+        let mut r = (
             status,
             Json(ApiError {
                 error: code.to_string(),
@@ -128,14 +158,82 @@ impl IntoResponse for Error {
                 rows,
             }),
         )
-            .into_response()
+            .into_response();
+        if let Some(secs) = retry_after {
+            r.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        r
     }
+}
+
+/// The error code of a status, for answers that did not come from [`Error`].
+fn code_of(status: StatusCode) -> (&'static str, &'static str) {
+    match status.as_u16() {
+        400 | 415 | 422 => ("bad_request", "the request is not one this route takes"),
+        401 => ("unauthorized", "sign in first"),
+        403 => ("forbidden", "not allowed"),
+        404 => ("not_found", "no such route"),
+        405 => (
+            "method_not_allowed",
+            "this route does not take this method (the Allow header lists those it takes)",
+        ),
+        408 => ("timeout", "the request did not arrive in time"),
+        413 => ("too_large", "the body is over this route's limit"),
+        429 => ("throttled", "too many requests; wait a while"),
+        s if s >= 500 => (
+            "server",
+            "the server could not complete the request; nothing was lost, try again",
+        ),
+        _ => ("bad_request", "the request was refused"),
+    }
+}
+
+/// Every error answer in the JSON shape: a 4xx or 5xx that is not JSON already (axum's
+/// 405 for a wrong method, its rejections, a static-file error) gets the JSON body of its
+/// status, keeping its headers (`Allow`, `Retry-After`) and any plain-text reason.
+pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use axum::http::{HeaderValue, header};
+    let r = next.run(req).await;
+    let status = r.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || r.headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
+    {
+        return r;
+    }
+    let (mut parts, body) = r.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .filter(|t| !t.is_empty() && !t.starts_with('<'));
+    let (code, default) = code_of(status);
+    let body = serde_json::to_vec(&ApiError {
+        error: code.to_string(),
+        message: text.map_or_else(|| default.to_string(), |t| crate::auth::truncate(&t, 300)),
+        ..Default::default()
+    })
+    .unwrap_or_default();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_ENCODING);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 /// Turns axum's own rejections (bad JSON, body over the limit, wrong content type) into
 /// the JSON error shape.
 pub fn from_json_rejection(r: axum::extract::rejection::JsonRejection) -> Error {
     use axum::extract::rejection::JsonRejection as J;
+    if crate::net::is_body_timeout(&r) {
+        return Error::Timeout(
+            "the request body did not arrive in time; the connection is closed".into(),
+        );
+    }
     if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
         return Error::TooLarge(
             "the body is over this route's limit (docs/api.md; sync takes 4 MiB)".into(),

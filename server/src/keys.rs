@@ -98,7 +98,8 @@ async fn check_proof(st: &AppState, d: &Device, stored: &str, proof: &[u8]) -> R
         return Err(d.refusal(st).await?);
     };
     let limit = i64::from(PIN_ATTEMPTS);
-    if taken <= limit && auth::verify_secret(proof, stored) {
+    let (p, h) = (proof.to_vec(), stored.to_string());
+    if taken <= limit && auth::bounded(move || auth::verify_secret(&p, &h)).await? {
         let reset =
             sqlx::query("UPDATE devices SET pin_failures = 0 WHERE id = $1 AND (revoked_at IS NULL OR revoked_reason = 'password')")
                 .bind(d.id.clone())
@@ -149,7 +150,8 @@ pub async fn set_pin(
     let Json(req) = body.map_err(from_json_rejection)?;
     check_len(&req.proof)?;
     let d = Device::of(&c);
-    let hash = auth::hash_secret(&req.proof.0)?;
+    let proof = req.proof.0.clone();
+    let hash = auth::bounded(move || auth::hash_secret(&proof)).await??;
     let had: Option<String> = sqlx::query_scalar("SELECT pin_hash FROM devices WHERE id = $1")
         .bind(d.id.clone())
         .fetch_one(&st.db)
@@ -176,6 +178,8 @@ pub async fn set_pin(
 /// a password change elsewhere, which may still unlock its data and then sign in again.
 pub async fn unlock(
     State(st): State<AppState>,
+    conn: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    headers: axum::http::HeaderMap,
     body: std::result::Result<Json<UnlockRequest>, JsonRejection>,
 ) -> Result<Json<DeviceKeys>> {
     let Json(req) = body.map_err(from_json_rejection)?;
@@ -191,13 +195,17 @@ pub async fn unlock(
     .fetch_optional(&st.db)
     .await?;
     let Some(row) = row else {
-        audit(
+        let ip = crate::client_ip(
+            &st,
+            &headers,
+            conn.map(|axum::Extension(axum::extract::ConnectInfo(a))| a),
+        );
+        crate::db::audit_refusal(
             &st.db,
             None,
             None,
-            None,
             "unlock_refused",
-            None,
+            &ip,
             &format!("unknown device {}", auth::truncate(&req.device_id, 64)),
         )
         .await?;

@@ -13,6 +13,7 @@ pub mod disaster;
 pub mod error;
 pub mod export;
 pub mod keys;
+pub mod net;
 pub mod people;
 pub mod projection;
 pub mod reports;
@@ -82,7 +83,7 @@ async fn healthz(State(st): State<AppState>) -> Result<Json<serde_json::Value>> 
 
 /// The caller's address, for sign-in throttling: the connection's, or behind a trusted
 /// proxy the first `X-Forwarded-For` entry. `unknown` when neither is there.
-fn client_ip(st: &AppState, headers: &HeaderMap, conn: Option<SocketAddr>) -> String {
+pub(crate) fn client_ip(st: &AppState, headers: &HeaderMap, conn: Option<SocketAddr>) -> String {
     if st.trust_proxy
         && let Some(first) = headers
             .get("x-forwarded-for")
@@ -107,15 +108,22 @@ async fn login(
     if req.login.len() > 200 || req.password.len() > 1024 {
         return Err(Error::bad("the login id or password is too long"));
     }
-    let signed_in = auth::login(
-        &st.db,
-        &req.login,
-        &req.password,
-        &req.device_name,
-        &req.app,
-        &ip,
-    )
-    .await?;
+    // In a task of its own: a client that hangs up mid-check cannot leave its attempt
+    // reserved and unaccounted (auth.rs).
+    let db = st.db.clone();
+    let signed_in = tokio::spawn(async move {
+        auth::login(
+            &db,
+            &req.login,
+            &req.password,
+            &req.device_name,
+            &req.app,
+            &ip,
+        )
+        .await
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("sign-in task: {e}"))??;
     let caller = signed_in.caller;
     let org = sqlx::query("SELECT name, lock_after_days FROM organisations WHERE id = $1")
         .bind(caller.org_id.clone())
@@ -142,7 +150,13 @@ async fn change_password(
     let Json(req) = body.map_err(from_json_rejection)?;
     let c = auth::caller(&st.db, &headers, None).await?;
     let ip = client_ip(&st, &headers, conn.map(|Extension(ConnectInfo(a))| a));
-    let ended_sessions = auth::change_password(&st.db, &c, &req.current, &req.new, &ip).await?;
+    let db = st.db.clone();
+    let ended_sessions =
+        tokio::spawn(
+            async move { auth::change_password(&db, &c, &req.current, &req.new, &ip).await },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("password task: {e}"))??;
     Ok(Json(PasswordChanged { ended_sessions }))
 }
 
@@ -181,8 +195,20 @@ async fn origin_check(
     if own || st.allowed_origins.iter().any(|o| o == origin) {
         return next.run(req).await;
     }
-    let detail = format!("{} {}", auth::truncate(origin, 100), req.uri().path());
-    if let Err(e) = db::audit(&st.db, None, None, None, "foreign_origin", None, &detail).await {
+    // Bounded: a 60 KB path is kept as its first 200 characters and its length.
+    let path = req.uri().path();
+    let detail = format!(
+        "{} {} ({} chars)",
+        db::bounded_text(origin, 100),
+        auth::truncate(path, 200),
+        path.chars().count()
+    );
+    let conn = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(a)| *a);
+    let ip = client_ip(&st, h, conn);
+    if let Err(e) = db::audit_refusal(&st.db, None, None, "foreign_origin", &ip, &detail).await {
         return Error::from(e).into_response();
     }
     Error::Forbidden {
@@ -272,9 +298,16 @@ pub fn router(st: AppState, dist: Option<PathBuf>) -> Router {
         )
         .route("/api/reports/{name}", get(reports::handler))
         .route("/api/export/{name}", get(export::handler))
+        // The device is checked from the headers before the body is read: an anonymous
+        // 4 MiB body is refused (401) without reading a byte of it.
         .route(
             "/api/sync",
-            post(sync::handler).layer(DefaultBodyLimit::max(shared::sync::MAX_REQUEST_BYTES)),
+            post(sync::handler)
+                .route_layer(axum::middleware::from_fn_with_state(
+                    st.clone(),
+                    auth::require_device,
+                ))
+                .layer(DefaultBodyLimit::max(shared::sync::MAX_REQUEST_BYTES)),
         )
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .layer(axum::middleware::from_fn_with_state(
@@ -303,7 +336,7 @@ pub fn router(st: AppState, dist: Option<PathBuf>) -> Router {
             HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
         ));
     let api = api.merge(tiles);
-    match dist {
+    let app = match dist {
         Some(dir) => {
             let index = dir.join("index.html");
             let files = tower_http::services::ServeDir::new(&dir)
@@ -321,7 +354,8 @@ pub fn router(st: AppState, dist: Option<PathBuf>) -> Router {
             )
         }
         None => api,
-    }
+    };
+    app.layer(axum::middleware::from_fn(error::json_errors))
 }
 
 /// Hashed files (under /assets/) never change; everything else (index.html, sw.js, the
@@ -366,11 +400,14 @@ async fn static_headers(
     r
 }
 
-/// Runs the server until Ctrl-C or SIGTERM.
+/// Runs the server until Ctrl-C or SIGTERM, within the connection limits of
+/// [`net::Limits::from_env`].
 pub async fn serve(url: &str, addr: &str, dist: Option<PathBuf>) -> anyhow::Result<()> {
+    let limits = net::Limits::from_env();
     let db = db::open(url, 16).await?;
     let st = AppState::new(db).await?;
     tokio::spawn(projection::run(st.db.clone(), st.projector.clone()));
+    tokio::spawn(housekeeping(st.db.clone()));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
@@ -379,14 +416,30 @@ pub async fn serve(url: &str, addr: &str, dist: Option<PathBuf>) -> anyhow::Resu
         listener.local_addr()?,
         db::redact(url)
     );
+    tracing::info!(
+        "connections: at most {}, request head within {:?} (also the idle keep-alive), body within {:?} plus 1 s per {} KiB",
+        limits.max_connections,
+        limits.header_timeout,
+        limits.body_timeout,
+        net::MIN_BODY_RATE / 1024
+    );
     println!("Mimamori: http://{}", listener.local_addr()?);
-    axum::serve(
-        listener,
-        router(st, dist).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown())
-    .await?;
+    net::serve(listener, router(st, dist), limits, shutdown()).await?;
     Ok(())
+}
+
+/// Once a minute: refusals beyond the audit quota become summary rows, and old throttle
+/// rows go (several processes may do it at once; each row is claimed once).
+async fn housekeeping(db: db::Db) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        if let Err(e) = db::summarise_refusals(&db).await {
+            tracing::warn!("summarising refusals: {e}");
+        }
+        if let Err(e) = auth::prune_throttle(&db).await {
+            tracing::warn!("pruning the sign-in throttle: {e:?}");
+        }
+    }
 }
 
 async fn shutdown() {

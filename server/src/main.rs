@@ -30,6 +30,10 @@ usage:
   server admin backup PATH               a consistent copy while the server runs: SQLite VACUUM INTO,
                                          PostgreSQL pg_dump -Fc (MIMAMORI_PG_DUMP or pg_dump on PATH);
                                          never overwrites PATH (docs/operations.md, Backups and restore)
+  server admin audit-refusals [--hours N]
+                                         refusals anyone can provoke without signing in (throttled sign-ins,
+                                         foreign Origin, unknown devices), counted by address and action,
+                                         and the newest audit rows of no organisation (default: 24 hours)
   server admin new-epoch                 after a restore by other means, servers stopped: every device
                                          reconciles all its documents at its next sync
 ";
@@ -241,6 +245,15 @@ async fn admin_cmd(db: &db::Db, a: &[String]) -> anyhow::Result<()> {
         Some("new-epoch") => {
             admin::new_epoch(db).await?;
             println!("new epoch set: every device reconciles its documents at its next sync");
+        }
+        Some("audit-refusals") => {
+            let hours: i64 = flag(a, "--hours")
+                .unwrap_or_else(|| "24".into())
+                .parse()
+                .context("--hours is a whole number")?;
+            for line in admin::audit_refusals(db, hours.max(1)).await? {
+                println!("{line}");
+            }
         }
         Some("list") => {
             for line in admin::list(db).await? {

@@ -9,10 +9,9 @@ use crate::scope::{self, Scope};
 use crate::store::{self, NewRow};
 use automerge::Change;
 use automerge::sync::{Message, State as SyncState, SyncDoc};
-use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use axum::http::HeaderMap;
+use axum::{Extension, Json};
 use shared::codes::DocKind;
 use shared::sync::*;
 use sqlx::Row;
@@ -74,14 +73,15 @@ fn validate(req: SyncRequest) -> Result<Checked> {
 const SYNCS_AT_ONCE: usize = 32;
 static SYNC_GATE: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(SYNCS_AT_ONCE);
 
+/// `POST /api/sync`. The device was found from the headers before the body was read
+/// (`auth::require_device`, lib.rs).
 pub async fn handler(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     body: std::result::Result<Json<SyncRequest>, JsonRejection>,
 ) -> Result<Json<SyncResponse>> {
-    let app = body.as_ref().ok().map(|Json(r)| r.app.clone());
-    let caller = auth::caller(&st.db, &headers, app.as_deref()).await?;
     let Json(req) = body.map_err(from_json_rejection)?;
+    auth::note_app(&st.db, &caller, &req.app).await?;
     let cursor = req.cursor.clone();
     let (pushes, fallback) = validate(req)?;
     // Taken once the device is known and its request is whole: requests without a valid

@@ -5,6 +5,9 @@
 //! referer, so it cannot tell who looks at which homes. Nothing from the client's request
 //! except the three numbers is forwarded.
 //!
+//! Only for signed-in devices: `Authorization: Bearer` as on every API route (401
+//! otherwise, before anything is fetched).
+//!
 //! Not an open proxy: the upstream is one URL template fixed at start-up
 //! (`MIMAMORI_TILE_URL`), the zoom is bounded to [`MIN_ZOOM`]..=[`MAX_ZOOM`], `x` and `y`
 //! must lie inside that zoom's grid, redirects are not followed, only image answers of at
@@ -267,8 +270,12 @@ pub fn parse(z: &str, x: &str, y: &str) -> Result<(u32, u32, u32)> {
 /// error. No sign-in needed. Any other path under `/tiles/` is a 404.
 pub async fn handler(
     State(st): State<AppState>,
+    headers: axum::http::HeaderMap,
     path: std::result::Result<Path<String>, PathRejection>,
 ) -> Result<Response> {
+    // Only for signed-in devices: the server's fetches on the devices' behalf are not a
+    // service for anyone who asks.
+    crate::auth::caller(&st.db, &headers, None).await?;
     let Path(path) = path.map_err(|_| Error::bad("a tile is z/x/y"))?;
     let mut parts = path.split('/');
     let (Some(z), Some(x), Some(y), None) =

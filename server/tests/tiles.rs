@@ -92,9 +92,15 @@ async fn start_upstream() -> (String, Upstream) {
     (template, u)
 }
 
-/// Our server with the PWA fallback in place (so the tile route must win over it).
-async fn start_server(template: &str, tmp: &common::TempDb) -> String {
+/// Our server with the PWA fallback in place (so the tile route must win over it); its
+/// base URL and a signed-in device's token (tiles are for signed-in devices).
+async fn start_server(template: &str, tmp: &common::TempDb) -> (String, String) {
     let pool = db::open(&tmp.url, 4).await.expect("open database");
+    let o = common::org(&pool).await;
+    let token = server::auth::register_device(&pool, &o.users["vol"], "test", "test")
+        .await
+        .unwrap()
+        .token;
     let mut st = AppState::new(pool).await.unwrap();
     st.tiles = Arc::new(TileProxy::new(template).unwrap());
     let dist = tmp.dir.as_ref().expect("a SQLite temp dir").join("dist");
@@ -102,12 +108,27 @@ async fn start_server(template: &str, tmp: &common::TempDb) -> String {
     std::fs::write(dist.join("index.html"), "<!doctype html>app").unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, server::router(st, Some(dist))).await });
-    base
+    tokio::spawn(server::net::serve(
+        listener,
+        server::router(st, Some(dist)),
+        server::net::Limits::from_env(),
+        std::future::pending(),
+    ));
+    (base, token)
 }
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
+/// A client that sends `token` on every request.
+fn client(token: &str) -> reqwest::Client {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .no_proxy()
+        .default_headers(h)
+        .build()
+        .unwrap()
 }
 
 async fn error(r: reqwest::Response, status: StatusCode, code: &str) {
@@ -123,13 +144,28 @@ async fn error(r: reqwest::Response, status: StatusCode, code: &str) {
 async fn tiles_are_proxied_cached_and_bounded() {
     let (template, up) = start_upstream().await;
     let tmp = common::temp_db("sqlite").await;
-    let base = start_server(&template, &tmp).await;
-    let http = client();
+    let (base, token) = start_server(&template, &tmp).await;
+    let http = client(&token);
+
+    // Not signed in, or with a token that is not a device's: 401, nothing fetched.
+    for auth in [None, Some("Bearer mm1_not_a_token")] {
+        let mut req = reqwest::Client::new().get(format!("{base}/tiles/10/909/403.png"));
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        error(
+            req.send().await.unwrap(),
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        )
+        .await;
+    }
+    assert_eq!(up.hits.load(Ordering::SeqCst), 0);
 
     // A tile, with every identifying header a browser might send.
     let r = http
         .get(format!("{base}/tiles/10/909/403.png"))
-        .header("authorization", "Bearer secret-token")
+        .header("authorization", format!("Bearer {token}"))
         .header("cookie", "session=abc")
         .header("referer", "https://mimamori.example/map/person-123")
         .header("user-agent", "PhoneBrowser/1.0")
@@ -246,12 +282,12 @@ async fn upstream_down_is_a_502() {
         l.local_addr().unwrap().port()
     };
     let tmp = common::temp_db("sqlite").await;
-    let base = start_server(
+    let (base, token) = start_server(
         &format!("http://127.0.0.1:{port}/{{z}}/{{x}}/{{y}}.png"),
         &tmp,
     )
     .await;
-    let r = client()
+    let r = client(&token)
         .get(format!("{base}/tiles/10/909/403.png"))
         .send()
         .await

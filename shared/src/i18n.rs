@@ -81,6 +81,9 @@ messages! {
     ErrServer => "サーバーでエラーが起きました。しばらくしてからもう一度お試しください", "The server had a problem. Please try again later";
     ErrLogin => "IDまたはパスワードが違います", "The ID or password is wrong";
     ErrThrottled => "ログインの失敗が続いたため、しばらくお待ちください", "Too many failed log-ins; please wait a while";
+    // 429 `busy` (many sign-ins at once) and 408 `timeout` (the connection was too slow).
+    ErrBusy => "サーバーが混み合っています。少し待ってからもう一度お試しください", "The server is busy. Please wait a moment and try again";
+    ErrTimeout => "通信が遅いため中断しました。電波のよい所でもう一度お試しください", "The connection was too slow. Please try again where the signal is better";
     ErrOffline => "オフラインです。電波のある所で自動で送信します", "You are offline. It will be sent automatically when you have signal";
     // The app's screens.
     AppName => "みまもり", "Mimamori";
@@ -454,6 +457,8 @@ const CODE_LABELS: &[(&str, &str, &str, &str)] = &[
     ("audit", "login", "ログイン", "Log-in"),
     ("audit", "login_failed", "ログイン失敗", "Failed log-in"),
     ("audit", "login_throttled", "ログインの制限", "Log-in throttled"),
+    ("audit", "login_busy", "ログインの混雑で拒否", "Log-in refused: server busy"),
+    ("audit", "refusals_not_recorded", "記録しきれなかった拒否の件数", "Refusals counted but not recorded"),
     ("audit", "logout", "ログアウト", "Log-out"),
     ("audit", "device_revoked", "端末をログアウトさせた", "Device signed out"),
     ("audit", "revoked_device_refused", "ログアウト済みの端末を拒否", "Signed-out device refused"),

@@ -82,9 +82,13 @@ pub async fn temp_db(backend: &str) -> TempDb {
 pub async fn serve_state(st: AppState) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let app =
-        server::router(st, None).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let app = server::router(st, None);
+    tokio::spawn(server::net::serve(
+        listener,
+        app,
+        server::net::Limits::from_env(),
+        std::future::pending(),
+    ));
     base
 }
 

@@ -28,6 +28,8 @@ pub struct ServerProcess {
     pub env: Vec<(String, String)>,
     /// Where its standard error goes (removed with it).
     log: std::path::PathBuf,
+    /// The open-file limit (`ulimit -n`, soft and hard) of the process, when set.
+    pub nofile: Option<u64>,
 }
 
 impl ServerProcess {
@@ -38,6 +40,16 @@ impl ServerProcess {
     }
 
     pub async fn start_with(url: &str, env: &[(&str, &str)]) -> ServerProcess {
+        Self::start_limited(url, env, None).await
+    }
+
+    /// Like [`ServerProcess::start_with`], with the process's open-file limit (soft and
+    /// hard, as `ulimit -n` sets it) at `nofile`.
+    pub async fn start_limited(
+        url: &str,
+        env: &[(&str, &str)],
+        nofile: Option<u64>,
+    ) -> ServerProcess {
         let port = free_port();
         let mut p = ServerProcess {
             child: None,
@@ -52,6 +64,7 @@ impl ServerProcess {
                 "mimamori-server-{}.log",
                 uuid::Uuid::new_v4().simple()
             )),
+            nofile,
         };
         p.launch().await;
         p
@@ -68,7 +81,18 @@ impl ServerProcess {
             .unwrap();
         let mut why = String::new();
         for _attempt in 0..3 {
-            let mut cmd = Command::new(env!("CARGO_BIN_EXE_server"));
+            // With an open-file limit: through `sh -c 'ulimit -n N; exec server'`, so the
+            // limit is in place before the server starts (and reads it).
+            let mut cmd = match self.nofile {
+                Some(n) => {
+                    let mut c = Command::new("sh");
+                    c.arg("-c")
+                        .arg(format!("ulimit -n {n} && exec \"$0\""))
+                        .arg(env!("CARGO_BIN_EXE_server"));
+                    c
+                }
+                None => Command::new(env!("CARGO_BIN_EXE_server")),
+            };
             cmd.env("DATABASE_URL", &self.url)
                 .env("MIMAMORI_ADDR", format!("127.0.0.1:{}", self.port))
                 .env("MIMAMORI_DIST", "/nonexistent")
@@ -196,6 +220,27 @@ fn proc_status_kib(pid: u32, field: &str) -> u64 {
         .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// Raises this (test) process's soft open-file limit to at least `want` (up to its hard
+/// limit); false when the hard limit is lower.
+pub fn raise_nofile(want: u64) -> bool {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let lim = getrlimit(Resource::Nofile);
+    if lim.current.is_none_or(|c| c >= want) {
+        return true;
+    }
+    if lim.maximum.is_some_and(|m| m < want) {
+        return false;
+    }
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(want),
+            maximum: lim.maximum,
+        },
+    )
+    .is_ok()
 }
 
 /// The seeds a randomised test runs, so that the test command gives the same answer on
