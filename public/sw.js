@@ -76,7 +76,11 @@ async function tile(event, url) {
   const key = url.origin + url.pathname;
   const hit = await cache.match(key);
   if (hit) return hit;
-  const response = await fetch(key, { credentials: 'omit', referrerPolicy: 'no-referrer' });
+  // The server's tile proxy answers signed-in devices only: the page showing the map holds
+  // the device token (in memory, after the PIN) and is asked for it.
+  const token = await tokenFrom(event.clientId);
+  const headers = token ? { Authorization: `Bearer ${token}` } : {};
+  const response = await fetch(key, { credentials: 'omit', referrerPolicy: 'no-referrer', headers });
   if (response.ok && response.status === 200) {
     event.waitUntil((async () => {
       await cache.put(key, response.clone());
@@ -87,6 +91,22 @@ async function tile(event, url) {
     })());
   }
   return response;
+}
+
+// Asks the window that made a request for the device token, over a MessageChannel (a
+// service worker keeps nothing between its starts, and must not: the token is the page's).
+async function tokenFrom(clientId) {
+  const client = clientId ? await self.clients.get(clientId) : null;
+  if (!client) return null;
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    const timer = setTimeout(() => resolve(null), 3000);
+    channel.port1.onmessage = (e) => {
+      clearTimeout(timer);
+      resolve(typeof e.data === 'string' && e.data ? e.data : null);
+    };
+    client.postMessage('mimamori-token', [channel.port2]);
+  });
 }
 
 // Keys come back in insertion order: drop the oldest beyond MAX_TILES.

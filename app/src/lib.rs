@@ -381,8 +381,17 @@ fn listen_service_worker(ctx: Ctx) {
     on_change.forget();
     let on_msg =
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
-            if e.data().as_string().as_deref() == Some("mimamori-sync") {
-                sync::request(ctx);
+            match e.data().as_string().as_deref() {
+                Some("mimamori-sync") => sync::request(ctx),
+                // The service worker fetching a map tile asks for the device token (the
+                // tile proxy answers signed-in devices only); nothing while locked.
+                Some("mimamori-token") => {
+                    let token = store::with(|s| s.and_then(|s| s.token())).unwrap_or_default();
+                    if let Ok(port) = e.ports().get(0).dyn_into::<web_sys::MessagePort>() {
+                        let _ = port.post_message(&wasm_bindgen::JsValue::from_str(&token));
+                    }
+                }
+                _ => {}
             }
         });
     container.set_onmessage(Some(on_msg.as_ref().unchecked_ref()));

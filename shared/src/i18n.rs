@@ -112,6 +112,7 @@ messages! {
     DueOn => "次は {date}", "Next: {date}";
     NoPlan => "随時", "As needed";
     LastContact => "最後に会えた日 {date}", "Last met {date}";
+    LastContactShort => "前回 {date}", "Last met {date}";
     NeverMet => "まだ記録がありません", "No records yet";
     NotHomeStreak => "不在が{n}回続いています", "Not at home {n} times in a row";
     Back => "もどる", "Back";
@@ -164,7 +165,6 @@ messages! {
     Settings => "設定", "Settings";
     TextSize => "文字の大きさ", "Text size";
     Language => "言語 / Language", "Language / 言語";
-    StorageMayBeClearedShort => "保存データが消される可能性があります（設定を見る）", "Saved data may be cleared (see Settings)";
     StorageMayBeCleared => "この端末では保存データが消される可能性があります。ホーム画面に追加してください。", "This browser may clear saved data. Please add the app to your home screen.";
     SessionEnded => "この端末はログアウトされました。未送信の記録は残っています。ログインし直してください。", "This device was logged out. Unsent records are kept. Please log in again.";
     Refused => "送れなかった記録 {n}件（権限がありません）", "{n} records could not be sent (no permission)";

@@ -80,7 +80,9 @@ pub fn Login() -> impl IntoView {
                     ctx.pin_setup.set(Some(resp));
                 }
                 Err(NetError::Offline) => error.set(Some(Msg::LoginNeedsSignal)),
+                Err(NetError::Api(429, e)) if e.error == "busy" => error.set(Some(Msg::ErrBusy)),
                 Err(NetError::Api(429, _)) => error.set(Some(Msg::ErrThrottled)),
+                Err(NetError::Api(408, _)) => error.set(Some(Msg::ErrTimeout)),
                 Err(NetError::Api(401 | 403, _)) => error.set(Some(Msg::ErrLogin)),
                 Err(_) => error.set(Some(Msg::ErrServer)),
             }

@@ -138,9 +138,7 @@ pub fn Today() -> impl IntoView {
                 </span>
             </Show>
         </h1>
-        <Show when=move || ctx.storage_at_risk.get()>
-            <p class="hint short"><a href=Route::Settings.href()>{move || ctx.t(Msg::StorageMayBeClearedShort)}</a></p>
-        </Show>
+
         {move || match arrival.get() {
             Arrival::NoDirectory => Some(view! {
                 <p class="empty" role="status" data-testid="first-sync">{ctx.t(Msg::FirstSyncWaiting)}</p>
@@ -200,7 +198,7 @@ pub fn Today() -> impl IntoView {
                     };
                     let st2 = r.status.clone();
                     let last = move || match st2.last_contact {
-                        Some(d) => ctx.tf(Msg::LastContact, &[("date", &format!("{}/{}", d.month(), d.day()))]),
+                        Some(d) => ctx.tf(Msg::LastContactShort, &[("date", &format!("{}/{}", d.month(), d.day()))]),
                         None => ctx.t(Msg::NeverMet).to_string(),
                     };
                     let streak = r.status.not_home_streak;
@@ -228,6 +226,10 @@ pub fn Today() -> impl IntoView {
         {data::allowed(|u| u.sees_roster()).then(|| view! {
             <a class="button secondary wide after-list" href=crate::state::Route::Roster.href() data-testid="open-roster">{move || ctx.t(Msg::RosterTitle)}</a>
         })}
+        // After the list: the people come first on the first screen.
+        <Show when=move || ctx.storage_at_risk.get()>
+            <p class="hint after-list"><a href=Route::Settings.href()>{move || ctx.t(Msg::StorageMayBeCleared)}</a></p>
+        </Show>
     }
 }
 
