@@ -77,6 +77,30 @@ pub fn district_name(id: &str) -> String {
     .unwrap_or_else(|| id.to_string())
 }
 
+/// The districts of the directory as (id, name), for a choice.
+pub fn district_choices() -> Vec<(String, String)> {
+    directory(|d| {
+        d.districts
+            .iter()
+            .map(|x| (x.id.clone(), x.name.clone()))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// The colleagues of the directory as (id, name), by name, for a choice.
+pub fn user_choices() -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = directory(|d| {
+        d.users
+            .iter()
+            .map(|u| (u.id.clone(), u.name.clone()))
+            .collect()
+    })
+    .unwrap_or_default();
+    v.sort_by(|a, b| a.1.cmp(&b.1));
+    v
+}
+
 /// Where the app opens for this user.
 pub fn home() -> Home {
     me().map_or(Home::Today, |u| u.home())

@@ -356,6 +356,22 @@ pub fn clock(ms: f64) -> String {
     }
 }
 
+/// "2026/12/02 14:05" in Japan time: the whole date, for records kept for years (the
+/// audit log).
+pub fn date_time(ms: f64) -> String {
+    let jst = (ms as i64).div_euclid(1000) + 9 * 3600;
+    let secs = jst.rem_euclid(86_400);
+    let d = shared::Date::from_unix_ms_jst(ms as i64).unwrap_or_default();
+    format!(
+        "{}/{:02}/{:02} {:02}:{:02}",
+        d.year(),
+        d.month(),
+        d.day(),
+        secs / 3600,
+        (secs % 3600) / 60
+    )
+}
+
 /// "HH:MM" now, Japan time.
 pub fn now_hm() -> String {
     let jst = (crate::store::now_ms() as i64).div_euclid(1000) + 9 * 3600;

@@ -97,3 +97,38 @@ test('the attendance checklist: eight or more members on a screen, one tap marks
   await until(async () => (await summary.textContent()) === before, 'the summary is back');
   assert.deepEqual(p.errors, []);
 });
+
+/** Whether the page is wider than the screen (a field cut or a sideways scroll). */
+const overflows = (page) => page.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth);
+
+for (const mode of ['とても大きい', 'a 24 px browser default']) {
+  test(`large text (${mode}): no field screen overflows sideways, and 会えた・元気 is on the first screen`, async () => {
+    const p = await phone(b);
+    if (mode !== 'とても大きい') {
+      const cdp = await p.ctx.newCDPSession(p.page);
+      await cdp.send('Page.setFontSizes', { fontSizes: { standard: 24 } });
+    }
+    await login(p.page, srv.base, 'minsei04');
+    if (mode === 'とても大きい') {
+      await p.page.getByTestId('nav-settings').click();
+      await p.page.getByRole('radio', { name: 'とても大きい' }).click();
+      assert.equal(await overflows(p.page), false, 'settings');
+    }
+    await p.page.getByTestId('nav-today').click();
+    await p.page.getByTestId('person-card').first().waitFor();
+    assert.equal(await overflows(p.page), false, 'きょう');
+    await p.page.getByTestId('person-card').first().click();
+    await p.page.getByTestId('person').waitFor();
+    assert.equal(await overflows(p.page), false, 'the person');
+    const met = await p.page.getByTestId('quick-met').boundingBox();
+    assert.ok(met.y + met.height <= 640, `会えた・元気 ends at ${met.y + met.height}`);
+    await p.page.getByTestId('detailed').click();
+    await p.page.getByTestId('visit-form').waitFor();
+    assert.equal(await overflows(p.page), false, 'the visit form');
+    await p.page.goBack();
+    await p.page.getByTestId('consult').click();
+    await p.page.getByTestId('consult-form').waitFor();
+    assert.equal(await overflows(p.page), false, 'the consultation form');
+    assert.deepEqual(p.errors, []);
+  });
+}

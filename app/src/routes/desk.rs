@@ -545,13 +545,7 @@ fn People() -> impl IntoView {
             })
             .collect();
     people.sort_by(|a, b| a.1.cmp(&b.1));
-    let districts: Vec<(String, String)> = data::directory(|d| {
-        d.districts
-            .iter()
-            .map(|x| (x.id.clone(), x.name.clone()))
-            .collect()
-    })
-    .unwrap_or_default();
+    let districts: Vec<(String, String)> = data::district_choices();
     let person = RwSignal::new(people.first().map(|p| p.0.clone()).unwrap_or_default());
     let user = RwSignal::new(String::new());
     let view_only = RwSignal::new(false);

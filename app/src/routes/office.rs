@@ -2,7 +2,7 @@
 //! disaster mode and the audit log.
 
 use crate::data::{self, Kept, NetError};
-use crate::state::{Ctx, clock, use_ctx};
+use crate::state::{Ctx, clock, date_time, use_ctx};
 use crate::ui::{ChooseOne, Header, TextField};
 use leptos::prelude::*;
 use shared::api::{AuditEntry, AuditPage, DisasterMode, DisasterStart, Roster};
@@ -84,13 +84,7 @@ pub fn RosterScreen() -> impl IntoView {
 #[component]
 pub fn DisasterScreen() -> impl IntoView {
     let ctx = use_ctx();
-    let districts: Vec<(String, String)> = data::directory(|d| {
-        d.districts
-            .iter()
-            .map(|x| (x.id.clone(), x.name.clone()))
-            .collect()
-    })
-    .unwrap_or_default();
+    let districts: Vec<(String, String)> = data::district_choices();
     let district = RwSignal::new(districts.first().map(|d| d.0.clone()).unwrap_or_default());
     let hours = RwSignal::new("24".to_string());
     let reason = RwSignal::new(String::new());
@@ -209,13 +203,7 @@ fn tell(ctx: Ctx, e: &NetError) {
 #[component]
 pub fn AuditScreen() -> impl IntoView {
     let ctx = use_ctx();
-    let users: Vec<(String, String)> = data::directory(|d| {
-        d.users
-            .iter()
-            .map(|u| (u.id.clone(), u.name.clone()))
-            .collect()
-    })
-    .unwrap_or_default();
+    let users: Vec<(String, String)> = data::user_choices();
     let action = RwSignal::new(String::new());
     let user = RwSignal::new(String::new());
     let since = RwSignal::new(String::new());
@@ -316,7 +304,7 @@ pub fn AuditScreen() -> impl IntoView {
             {move || entries.get().into_iter().map(|e| view! {
                 <li class="card" data-testid="audit-entry" data-action=e.action.clone()>
                     <span class="name">{label(&e.action)}</span>
-                    <span class="sub">{clock(e.at as f64)} " · " {e.user_name.clone().unwrap_or_else(|| "—".into())}
+                    <span class="sub" data-testid="audit-time">{date_time(e.at as f64)} " · " {e.user_name.clone().unwrap_or_else(|| "—".into())}
                         {e.doc_id.as_ref().map(|d| format!(" · {}", &d[..d.len().min(8)]))}</span>
                     {(!e.detail.is_empty()).then(|| view! { <span class="sub">{e.detail.clone()}</span> })}
                 </li>
@@ -332,14 +320,7 @@ pub fn AuditScreen() -> impl IntoView {
 #[component]
 pub fn UserDevicesScreen() -> impl IntoView {
     let ctx = use_ctx();
-    let mut users: Vec<(String, String)> = data::directory(|d| {
-        d.users
-            .iter()
-            .map(|u| (u.id.clone(), u.name.clone()))
-            .collect()
-    })
-    .unwrap_or_default();
-    users.sort_by(|a, b| a.1.cmp(&b.1));
+    let users: Vec<(String, String)> = data::user_choices();
     let user = RwSignal::new(users.first().map(|u| u.0.clone()).unwrap_or_default());
     let title = Signal::derive(move || ctx.t(Msg::UserDevicesTitle).to_string());
     view! {

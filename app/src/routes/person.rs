@@ -168,27 +168,7 @@ pub fn PersonPage(id: String) -> impl IntoView {
     view! {
         <Header title=title/>
         {move || data.get().is_none().then(|| view! { <p class="empty">{ctx.t(Msg::NotOnDevice)}</p> })}
-        {move || data.get().map(|p| {
-            let st = watch::status(&p, today);
-            let lang = ctx.lang.get();
-            view! {
-                <section class="person" data-testid="person">
-                    <p class="kana">{p.profile.kana.clone()}</p>
-                    <p>{p.profile.address.clone()}</p>
-                    <p>{code_label("frequency", p.watch.frequency.code(), lang).unwrap_or_default()}
-                       " · " {p.profile.household.as_ref().map(|h| h.label(lang).to_string())}
-                       " · " {p.profile.status.label(lang).to_string()}</p>
-                    {(!p.watch.note.is_empty()).then(|| view! { <p class="hint">{p.watch.note.clone()}</p> })}
-                    {st.streak_warning().then(|| view! {
-                        <p class="badge warn">{ctx.tf(Msg::NotHomeStreak, &[("n", &st.not_home_streak.to_string())])}</p>
-                    })}
-                    {match st.last_contact {
-                        Some(d) => ctx.tf(Msg::LastContact, &[("date", &md(d))]),
-                        None => ctx.t(Msg::NeverMet).to_string(),
-                    }}
-                </section>
-            }
-        })}
+        // The main action first: on the first screen at any text size.
         <Show when=move || !editable && data.with(|d| d.is_some())>
             <p class="hint" data-testid="view-only">{move || ctx.t(Msg::ViewOnly)}</p>
         </Show>
@@ -212,6 +192,27 @@ pub fn PersonPage(id: String) -> impl IntoView {
                 })}
             </div>
         </Show>
+        {move || data.get().map(|p| {
+            let st = watch::status(&p, today);
+            let lang = ctx.lang.get();
+            view! {
+                <section class="person" data-testid="person">
+                    <p class="kana">{p.profile.kana.clone()}</p>
+                    <p>{p.profile.address.clone()}</p>
+                    <p>{code_label("frequency", p.watch.frequency.code(), lang).unwrap_or_default()}
+                       " · " {p.profile.household.as_ref().map(|h| h.label(lang).to_string())}
+                       " · " {p.profile.status.label(lang).to_string()}</p>
+                    {(!p.watch.note.is_empty()).then(|| view! { <p class="hint">{p.watch.note.clone()}</p> })}
+                    {st.streak_warning().then(|| view! {
+                        <p class="badge warn">{ctx.tf(Msg::NotHomeStreak, &[("n", &st.not_home_streak.to_string())])}</p>
+                    })}
+                    {match st.last_contact {
+                        Some(d) => ctx.tf(Msg::LastContact, &[("date", &md(d))]),
+                        None => ctx.t(Msg::NeverMet).to_string(),
+                    }}
+                </section>
+            }
+        })}
         {move || data.get().map(|p| {
             let lang = ctx.lang.get();
             // The latest records, withdrawn ones too (marked): a record is corrected or
