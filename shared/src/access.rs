@@ -130,12 +130,12 @@ mod tests {
     #[test]
     fn the_administrator_records_consultations_like_staff() {
         for r in [Role::Admin, Role::Staff, Role::Minsei] {
-            let u = user(&[r.clone()]);
+            let u = user(std::slice::from_ref(&r));
             assert!(u.records_consultations(), "{r:?}");
             assert!(u.watches_whole_scope(), "{r:?}");
         }
         for r in [Role::Volunteer, Role::SalonLeader, Role::Bousai] {
-            assert!(!user(&[r.clone()]).records_consultations(), "{r:?}");
+            assert!(!user(std::slice::from_ref(&r)).records_consultations(), "{r:?}");
         }
     }
 
