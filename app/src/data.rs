@@ -236,6 +236,30 @@ pub async fn save<R>(
     }
 }
 
+/// [`save`] without a notice on success, where the screen itself shows the saved state at
+/// once and a notice would cover what the user looks at next (a salon's attendance marks
+/// and counters: the mark changes only once the change is durable). A failure is still
+/// told.
+pub async fn save_quietly<R>(
+    ctx: Ctx,
+    doc: &str,
+    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<R, CrdtError>,
+) -> Result<R, StoreError> {
+    match store::save(doc, f).await {
+        Ok(r) => {
+            ctx.bump();
+            crate::sync::refresh_status(ctx);
+            crate::after_save(ctx);
+            Ok(r)
+        }
+        Err(e) => {
+            leptos::logging::error!("save failed: {e}");
+            ctx.show(Notice::bad(ctx.route.get_untracked(), Msg::SaveFailed));
+            Err(e)
+        }
+    }
+}
+
 /// [`save`] with the notice on the screen the user is on, and 取り消す when the save
 /// created the record at `created` (a path in `doc`).
 pub async fn save_here<R>(

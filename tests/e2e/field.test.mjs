@@ -74,7 +74,8 @@ test('offline: three visits and a session\'s attendance survive a reload and rea
   const members = leader.page.getByTestId('member');
   await until(async () => (await members.count()) >= 3, 'the roster');
   await members.nth(0).getByTestId('present').click();
-  await saved(leader.page);
+  // A mark shows itself once it is durable (no notice covers the roster).
+  await until(async () => (await members.nth(0).getByTestId('present').getAttribute('aria-pressed')) === 'true', '出席 marked');
   await members.nth(1).getByTestId('present').click();
   await until(async () => (await pending(leader.page)) >= 3, 'three saves');
   await members.nth(2).getByTestId('absent').click();

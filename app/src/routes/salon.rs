@@ -193,8 +193,8 @@ pub fn SessionPage(id: String, date: String) -> impl IntoView {
             leptos::task::spawn_local(async move {
                 let mut full: Vec<String> = vec!["sessions".into(), key];
                 full.extend(path);
-                let here = ctx.route.get_untracked();
-                let _ = data::save(ctx, &id, here, None, move |tx| {
+                // A mark or a count shows itself once durable; a notice would cover 出席 N人.
+                let _ = data::save_quietly(ctx, &id, move |tx| {
                     let p: Vec<&str> = full.iter().map(String::as_str).collect();
                     if resolve {
                         crdt::resolve(tx, &p, &value)
