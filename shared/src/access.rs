@@ -135,7 +135,10 @@ mod tests {
             assert!(u.watches_whole_scope(), "{r:?}");
         }
         for r in [Role::Volunteer, Role::SalonLeader, Role::Bousai] {
-            assert!(!user(std::slice::from_ref(&r)).records_consultations(), "{r:?}");
+            assert!(
+                !user(std::slice::from_ref(&r)).records_consultations(),
+                "{r:?}"
+            );
         }
     }
 
