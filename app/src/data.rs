@@ -364,12 +364,22 @@ pub async fn get<T: DeserializeOwned + Serialize>(
 
 /// The copy of `path`'s answer kept under `name`, if there is one.
 pub fn kept_answer<T: DeserializeOwned>(name: Kept, path: &str) -> Option<Fetched<T>> {
-    let k = kept_answers(name);
-    let (at, v) = k.get(path)?;
-    Some(Fetched {
-        value: serde_json::from_str(v).ok()?,
-        kept_at: Some(*at),
-    })
+    let raw = kept(name)?;
+    match serde_json::from_str::<KeptAnswers>(&raw) {
+        Ok(k) => {
+            let (at, v) = k.get(path)?;
+            Some(Fetched {
+                value: serde_json::from_str(v).ok()?,
+                kept_at: Some(*at),
+            })
+        }
+        // The copy an earlier version kept (the evacuation roster was the value itself):
+        // still shown without signal after an update, until the next answer replaces it.
+        Err(_) => Some(Fetched {
+            value: serde_json::from_str(&raw).ok()?,
+            kept_at: Some(0.0),
+        }),
+    }
 }
 
 /// A server read as a resource: fetched again whenever `path` (a reactive closure) changes;
