@@ -220,20 +220,7 @@ pub async fn save<R>(
     undo: Option<Undo>,
     f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<R, CrdtError>,
 ) -> Result<R, StoreError> {
-    match store::save(doc, f).await {
-        Ok(r) => {
-            ctx.bump();
-            crate::sync::refresh_status(ctx);
-            ctx.show(Notice::saved(shown_on, undo));
-            crate::after_save(ctx);
-            Ok(r)
-        }
-        Err(e) => {
-            leptos::logging::error!("save failed: {e}");
-            ctx.show(Notice::bad(ctx.route.get_untracked(), Msg::SaveFailed));
-            Err(e)
-        }
-    }
+    save_with(ctx, doc, Some(Notice::saved(shown_on, undo)), f).await
 }
 
 /// [`save`] without a notice on success, where the screen itself shows the saved state at
@@ -245,10 +232,23 @@ pub async fn save_quietly<R>(
     doc: &str,
     f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<R, CrdtError>,
 ) -> Result<R, StoreError> {
+    save_with(ctx, doc, None, f).await
+}
+
+/// Durable → `done` (if any) → sync; on a failure, 保存できませんでした.
+async fn save_with<R>(
+    ctx: Ctx,
+    doc: &str,
+    done: Option<Notice>,
+    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<R, CrdtError>,
+) -> Result<R, StoreError> {
     match store::save(doc, f).await {
         Ok(r) => {
             ctx.bump();
             crate::sync::refresh_status(ctx);
+            if let Some(n) = done {
+                ctx.show(n);
+            }
             crate::after_save(ctx);
             Ok(r)
         }
@@ -279,18 +279,11 @@ pub async fn save_here<R>(
 /// merges, syncs, and leaves the record in the document's history.
 pub async fn undo(ctx: Ctx, u: Undo) {
     let path: Vec<&str> = u.path.iter().map(String::as_str).collect();
-    match store::save(&u.doc, |tx| shared::crdt::delete(tx, &path)).await {
-        Ok(()) => {
-            ctx.bump();
-            crate::sync::refresh_status(ctx);
-            ctx.show(Notice::ok(ctx.route.get_untracked(), Msg::Undone));
-            crate::after_save(ctx);
-        }
-        Err(e) => {
-            leptos::logging::error!("undo failed: {e}");
-            ctx.show(Notice::bad(ctx.route.get_untracked(), Msg::SaveFailed));
-        }
-    }
+    let done = Notice::ok(ctx.route.get_untracked(), Msg::Undone);
+    let _ = save_with(ctx, &u.doc, Some(done), |tx| {
+        shared::crdt::delete(tx, &path)
+    })
+    .await;
 }
 
 // ───────────────────────────── the server ─────────────────────────────
