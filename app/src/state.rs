@@ -109,7 +109,7 @@ pub struct SyncState {
     pub syncing: bool,
     /// Changes on this device not yet on the server (未送信).
     pub pending: usize,
-    /// Of those, changes the server refused (no permission).
+    /// Of those, changes the server refused (no permission, or a record it refused).
     pub refused: usize,
     pub last_sync: Option<f64>,
     pub error: Option<String>,

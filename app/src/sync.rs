@@ -130,8 +130,11 @@ async fn round(token: &str) -> Result<(bool, bool, i64), NetError> {
         net::json("POST", "/api/sync", Some(token), Some(&req)).await;
     let resp = match answer {
         Ok(r) => r,
-        Err(NetError::Api(403, e)) if !e.docs.is_empty() => {
-            // Out-of-scope documents: keep their changes on the device, stop sending them.
+        Err(NetError::Api(403 | 422, e)) if !e.docs.is_empty() => {
+            // Out-of-scope documents (403), or changes leaving a record the server cannot
+            // read or that breaks a rule (422 `invalid_record`; the app checks the same
+            // rules before it saves, so only a clock far ahead or an older app gets here):
+            // keep their changes on the device, stop sending them until they are edited.
             let docs = e.docs.clone();
             apply_refusal(&docs).await?;
             return Ok((true, false, current_dir_version()));

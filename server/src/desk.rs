@@ -464,6 +464,62 @@ pub async fn followups(
     Ok(Json(inbox))
 }
 
+/// Records needing correction in the area (`proj_problems`), of the given document kinds
+/// (all kinds when empty), person names and salon names filled in.
+pub async fn problem_list(st: &AppState, area: &Area, kinds: &[&str]) -> Result<Vec<ProblemItem>> {
+    let rows = sqlx::query(
+        "SELECT q.doc_id, q.kind, q.district_id, q.path, q.field, q.rule, q.message, q.message_ja, \
+         COALESCE(p.name, s.name, '') FROM proj_problems q \
+         LEFT JOIN proj_people p ON p.doc_id = q.doc_id \
+         LEFT JOIN salons s ON s.id = q.salon_id \
+         WHERE q.org_id = $1 ORDER BY q.doc_id, q.path, q.field",
+    )
+    .bind(area.org.clone())
+    .fetch_all(&st.db)
+    .await?;
+    Ok(rows
+        .iter()
+        .filter(|r| kinds.is_empty() || kinds.contains(&r.get::<String, _>(1).as_str()))
+        .filter(|r| area.covers(r.get::<Option<String>, _>(2).as_deref()))
+        .map(|r| {
+            let district: Option<String> = r.get(2);
+            ProblemItem {
+                doc: r.get(0),
+                kind: r.get(1),
+                name: r.get(8),
+                district_name: area.name(district.as_deref()),
+                district,
+                path: r.get(3),
+                field: r.get(4),
+                rule: r.get(5),
+                message: r.get(6),
+                message_ja: r.get(7),
+            }
+        })
+        .collect())
+}
+
+/// `GET /api/desk/problems?district=`: records needing correction (staff); audited
+/// `report_read`.
+pub async fn problems(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    q: std::result::Result<Query<DeskQuery>, QueryRejection>,
+) -> Result<Json<ProblemList>> {
+    let c = auth::caller(&st.db, &headers, None).await?;
+    let Query(q) = q.map_err(bad_query)?;
+    let a = area(&st, &c, false, q.district.as_deref(), "problems").await?;
+    let items = problem_list(&st, &a, &[]).await?;
+    audit_report(
+        &st,
+        &c,
+        "report_read",
+        &format!("report=problems district={} rows={}", a.label, items.len()),
+    )
+    .await?;
+    Ok(Json(ProblemList { items }))
+}
+
 /// `GET /api/desk/users`: the organisation's users with their grants and how many people
 /// are assigned to them, for the assignment screen (staff).
 pub async fn users(State(st): State<AppState>, headers: HeaderMap) -> Result<Json<Vec<DeskUser>>> {

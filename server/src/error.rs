@@ -34,6 +34,13 @@ pub enum Error {
         rows: Vec<shared::desk::ImportRowError>,
     },
     TooLarge(String),
+    /// 422 `invalid_record`: a sync whose changes leave records that cannot be read or
+    /// break a rule (shared::check); nothing stored.
+    InvalidRecord {
+        message: String,
+        docs: Vec<String>,
+        records: Vec<shared::sync::RecordError>,
+    },
     NotFound(String),
     Conflict(String),
     /// An upstream the server depends on (the map tile provider) failed; the message must
@@ -74,6 +81,7 @@ impl Error {
             Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Error::BadRows { .. } => (StatusCode::BAD_REQUEST, "bad_rows"),
             Error::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            Error::InvalidRecord { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_record"),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Error::BadGateway(_) => (StatusCode::BAD_GATEWAY, "bad_gateway"),
@@ -103,6 +111,7 @@ impl IntoResponse for Error {
         let mut attempts_left = None;
         let mut rows = Vec::new();
         let mut retry_after = None;
+        let mut records = Vec::new();
         let (message, docs) = match self {
             Error::Unauthorized(m)
             | Error::Revoked(m)
@@ -131,6 +140,14 @@ impl IntoResponse for Error {
             Error::Forbidden { message, docs } | Error::ReadOnly { message, docs } => {
                 (message, docs)
             }
+            Error::InvalidRecord {
+                message,
+                docs,
+                records: r,
+            } => {
+                records = r;
+                (message, docs)
+            }
             Error::BadRows { message, rows: r } => {
                 rows = r;
                 (message, vec![])
@@ -156,6 +173,7 @@ impl IntoResponse for Error {
                 docs,
                 attempts_left,
                 rows,
+                records,
             }),
         )
             .into_response();

@@ -287,6 +287,8 @@ pub fn router(st: AppState, dist: Option<PathBuf>) -> Router {
         // The coordinator's desk (desk.rs, reports.rs, export.rs, people.rs).
         .route("/api/desk/overdue", get(desk::overdue))
         .route("/api/desk/followups", get(desk::followups))
+        .route("/api/desk/problems", get(desk::problems))
+        .route("/api/schema", get(schema))
         .route("/api/desk/users", get(desk::users))
         .route("/api/desk/assign", post(people::assign))
         .route("/api/desk/unassign", post(people::unassign))
@@ -456,4 +458,12 @@ async fn shutdown() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// `GET /api/schema`: the record schemas an outside client follows (shared::check::schema;
+/// docs/schema/records.schema.json). Public: it describes the format, not any record.
+async fn schema() -> axum::Json<serde_json::Value> {
+    static SCHEMA: std::sync::LazyLock<serde_json::Value> =
+        std::sync::LazyLock::new(shared::check::schema);
+    axum::Json(SCHEMA.clone())
 }

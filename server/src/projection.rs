@@ -84,12 +84,27 @@ pub async fn rebuild(db: &Db, id: &str) -> anyhow::Result<()> {
     drop(conn);
     let seq = stored.seq;
     let tail = stored.tail.len();
+    let place = Place {
+        id,
+        org: &org,
+        kind: &kind,
+        district: district.as_deref(),
+        salon: salon.as_deref(),
+    };
     let doc = match stored.load() {
         Ok(d) => d,
         Err(e) => {
             // A document that cannot be read is left as it is (its changes are all kept);
             // mark it seen so the worker does not spin on it, and say so.
             tracing::error!(doc = id, "projection: cannot load: {e:#}");
+            let mut tx = db.begin().await?;
+            problems(
+                &mut tx,
+                &place,
+                &[shared::check::unreadable_document(&format!("{e:#}"))],
+            )
+            .await?;
+            tx.commit().await?;
             mark(db, id, seq, None).await?;
             return Ok(());
         }
@@ -121,6 +136,12 @@ pub async fn rebuild(db: &Db, id: &str) -> anyhow::Result<()> {
         }
         _ => {}
     }
+    let found = shared::check::problems(
+        &shared::codes::DocKind::from_code(&kind),
+        &shared::check::read(&doc),
+        crate::desk::today().add_days(1),
+    );
+    problems(&mut tx, &place, &found).await?;
     tx.commit().await?;
     // A snapshot replaces the changes it was made from: only one that loads again.
     let snapshot = match (tail >= COMPACT_AFTER).then(|| shared::sync::checked_save(&doc)) {
@@ -131,6 +152,48 @@ pub async fn rebuild(db: &Db, id: &str) -> anyhow::Result<()> {
         s => s.and_then(Result::ok),
     };
     mark(db, id, seq, snapshot).await
+}
+
+/// Where a document belongs, for its rows.
+struct Place<'a> {
+    id: &'a str,
+    org: &'a str,
+    kind: &'a str,
+    district: Option<&'a str>,
+    salon: Option<&'a str>,
+}
+
+/// Records of the document that cannot be read or break a rule (shared::check), for the
+/// office to correct (`proj_problems`; desk.rs `problems`). The unreadable document's
+/// own row is written outside the projection's transaction, so it is deleted here too.
+async fn problems(
+    tx: &mut crate::db::Tx<'_>,
+    at: &Place<'_>,
+    found: &[shared::check::Problem],
+) -> anyhow::Result<()> {
+    sqlx::query("DELETE FROM proj_problems WHERE doc_id = $1")
+        .bind(at.id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    for p in found {
+        sqlx::query(
+            "INSERT INTO proj_problems (doc_id, org_id, district_id, salon_id, kind, path, field, rule, message, message_ja) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(at.id.to_string())
+        .bind(at.org.to_string())
+        .bind(at.district.map(str::to_string))
+        .bind(at.salon.map(str::to_string))
+        .bind(at.kind.to_string())
+        .bind(p.path.join("/"))
+        .bind(p.field.clone())
+        .bind(p.rule.clone())
+        .bind(crate::auth::truncate(&p.message, 500))
+        .bind(crate::auth::truncate(&p.message_ja, 500))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 async fn mark(db: &Db, id: &str, seq: i64, snapshot: Option<Vec<u8>>) -> anyhow::Result<()> {

@@ -248,6 +248,7 @@ pub async fn minsei_report(st: &AppState, area: &Area, period: &Period) -> Resul
         period: period.clone(),
         members,
         councils,
+        needs_correction: crate::desk::problem_list(st, area, &["person", "activity"]).await?,
     })
 }
 
@@ -348,6 +349,7 @@ pub async fn salon_report(st: &AppState, area: &Area, period: &Period) -> Result
         period: period.clone(),
         salons: rows,
         types,
+        needs_correction: crate::desk::problem_list(st, area, &["salon"]).await?,
     })
 }
 
@@ -454,6 +456,7 @@ pub async fn district_report(
     Ok(DistrictReport {
         period: period.clone(),
         districts,
+        needs_correction: crate::desk::problem_list(st, area, &["person", "salon"]).await?,
     })
 }
 

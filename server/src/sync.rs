@@ -212,20 +212,31 @@ async fn check_access(
 /// Every pushed change must apply to the document as stored: a change that decodes but
 /// that Automerge refuses or panics on (fuzz target `sync_binary`, docs/fuzzing.md) is
 /// refused (400) before it is stored, where it would break every later load of the
-/// document. Done before the write transaction, so that the organisation's sequence is
-/// not held while documents load.
-async fn check_applies(st: &AppState, pushes: &[Push], creates: &[(String, NewDoc)]) -> Result<()> {
+/// document. Then the records the changes touched are read with the model and judged with
+/// its rules ([`at_the_door`]). Done before the write transaction, so that the
+/// organisation's sequence is not held while documents load.
+async fn check_applies(
+    st: &AppState,
+    c: &Caller,
+    sc: &Scope,
+    pushes: &[Push],
+    creates: &[(String, NewDoc)],
+) -> Result<()> {
     let mut conn = None;
+    let mut refused = Vec::new();
     for p in pushes.iter().filter(|p| !p.changes.is_empty()) {
-        let mut am = if creates.iter().any(|(id, _)| *id == p.doc) {
-            automerge::Automerge::new()
-        } else {
-            let conn = match &mut conn {
-                Some(c) => c,
-                None => conn.insert(st.db.acquire().await?),
-            };
-            store::stored(conn, &p.doc).await?.load()?
+        let conn = match &mut conn {
+            Some(c) => c,
+            None => conn.insert(st.db.acquire().await?),
         };
+        let (mut am, kind) = match creates.iter().find(|(id, _)| *id == p.doc) {
+            Some((_, n)) => (automerge::Automerge::new(), n.kind.clone()),
+            None => (
+                store::stored(conn, &p.doc).await?.load()?,
+                kind_in(sc, &p.doc),
+            ),
+        };
+        let before = shared::check::read(&am);
         let decoded = p
             .changes
             .iter()
@@ -238,8 +249,79 @@ async fn check_applies(st: &AppState, pushes: &[Push], creates: &[(String, NewDo
                 p.doc
             ))
         })?;
+        refused.extend(at_the_door(&p.doc, &kind, &before, &am));
     }
-    Ok(())
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(refusal(st, c, refused).await)
+}
+
+/// The records a change left unreadable or breaking a rule (shared::check), judged as of
+/// tomorrow in Japan: a phone whose clock runs a few minutes fast near midnight must not
+/// have a visit of today refused.
+fn at_the_door(
+    doc: &str,
+    kind: &DocKind,
+    before: &serde_json::Value,
+    after: &automerge::Automerge,
+) -> Vec<RecordError> {
+    let after = shared::check::read(after);
+    let tomorrow = crate::desk::today().add_days(1);
+    shared::check::new_problems(kind, before, &after, tomorrow)
+        .into_iter()
+        .map(|problem| RecordError {
+            doc: doc.to_string(),
+            problem,
+        })
+        .collect()
+}
+
+/// The kind of a document in the caller's scope (the SQL row is the authority).
+fn kind_in(sc: &Scope, doc: &str) -> DocKind {
+    sc.get(doc)
+        .map_or_else(|| DocKind::Other(String::new()), |a| a.kind.clone())
+}
+
+/// The refusal of a request whose changes left records wrong (422 `invalid_record`,
+/// nothing stored), with one audit row per document.
+async fn refusal(st: &AppState, c: &Caller, refused: Vec<RecordError>) -> Error {
+    let docs: BTreeSet<String> = refused.iter().map(|r| r.doc.clone()).collect();
+    for d in &docs {
+        let what: Vec<String> = refused
+            .iter()
+            .filter(|r| &r.doc == d)
+            .map(|r| {
+                format!(
+                    "{} {} {}",
+                    r.problem.path.join("/"),
+                    r.problem.field,
+                    r.problem.rule
+                )
+            })
+            .collect();
+        if let Err(e) = audit(
+            &st.db,
+            Some(&c.org_id),
+            Some(&c.user_id),
+            Some(&c.device_id),
+            "record_refused",
+            Some(d),
+            &what.join("; "),
+        )
+        .await
+        {
+            return e.into();
+        }
+    }
+    tracing::warn!(user = %c.login, records = refused.len(), "sync refused: invalid records");
+    Error::InvalidRecord {
+        message: "a record in these changes cannot be read or breaks a rule \
+                  (docs/schema/records.schema.json); nothing from this request was stored"
+            .into(),
+        docs: docs.into_iter().collect(),
+        records: refused,
+    }
 }
 
 /// Stores pushed changes and reconciliation messages in one transaction.
@@ -251,7 +333,7 @@ async fn write(
     creates: &[(String, NewDoc)],
     fallback: Vec<(String, Message)>,
 ) -> Result<Vec<FallbackMsg>> {
-    check_applies(st, pushes, creates).await?;
+    check_applies(st, c, sc, pushes, creates).await?;
     let mut tx = st.db.begin().await?;
     let base = store::lock_seq(&mut tx, &c.org_id).await?;
     let mut next = base + 1;
@@ -306,6 +388,7 @@ async fn write(
         let stored = store::stored(&mut tx, &doc).await?;
         let mut am = stored.load()?;
         let before = am.get_heads();
+        let before_records = shared::check::read(&am);
         let mut state = SyncState::new();
         let carried = shared::sync::carried_changes(&msg);
         receive_untrusted(&mut am, &mut state, msg).map_err(|e| {
@@ -339,6 +422,11 @@ async fn write(
                     "the sync message for document {doc} cannot be stored: {e}"
                 ))
             })?;
+            let wrong = at_the_door(&doc, &kind_in(sc, &doc), &before_records, &am);
+            if !wrong.is_empty() {
+                tx.rollback().await?;
+                return Err(refusal(st, c, wrong).await);
+            }
             if !sc.get(&doc).is_some_and(|a| a.can_edit) {
                 // Nothing of this request is kept: roll back before the audit row.
                 tx.rollback().await?;

@@ -152,7 +152,11 @@ async fn devices_converge_in_every_order_under_duplication_reordering_and_loss()
                     .unwrap();
                 d.replica
                     .edit(&person, |tx| {
-                        crdt::write(tx, &["profile"], &json!({"phone": format!("000-{i}")}))
+                        crdt::write(
+                            tx,
+                            &["profile"],
+                            &json!({"name": "佐藤 花子", "phone": format!("000-{i}")}),
+                        )
                     })
                     .unwrap();
             }

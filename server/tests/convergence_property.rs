@@ -493,7 +493,11 @@ fn random_edit(sim: &mut Sim, rng: &mut Rng, n: &mut usize, expect: &mut Expect)
             3 => {
                 let fields = ["phone", "note", "address"];
                 let field = fields[rng.below(3)];
-                let value = format!("{field}-{}", rng.below(4));
+                // Values the record rules accept (a phone number is digits and dashes).
+                let value = match field {
+                    "phone" => format!("000-000-{}", rng.below(4)),
+                    _ => format!("{field}-{}", rng.below(4)),
+                };
                 sim.edit(&doc, &["profile", field], json!(value));
                 format!("profile {doc}/profile/{field} = {value}")
             }
@@ -579,7 +583,9 @@ fn random_edit(sim: &mut Sim, rng: &mut Rng, n: &mut usize, expect: &mut Expect)
                 }
                 1 => {
                     let from = rng.pick(&places)?.clone();
-                    let to = rng.pick(&places)?.clone();
+                    let others: Vec<String> =
+                        places.iter().filter(|p| **p != from).cloned().collect();
+                    let to = rng.pick(&others)?.clone();
                     sim.edit(
                         &doc,
                         &["links", &tag],

@@ -137,16 +137,7 @@ async fn work(
                 .map(|(id, _)| id.clone())
                 .collect();
             if people.is_empty() || rng.random_bool(0.1) {
-                d.replica
-                    .create(
-                        &format!("p{i}-{k}"),
-                        NewDoc {
-                            kind: DocKind::Person,
-                            district: Some(school.clone()),
-                            salon: None,
-                        },
-                    )
-                    .unwrap();
+                d.create_person(&format!("p{i}-{k}"), &school);
             } else {
                 let p = &people[rng.random_range(0..people.len())];
                 if rng.random_bool(0.8) {

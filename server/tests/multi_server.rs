@@ -11,7 +11,6 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 use shared::codes::DocKind;
-use shared::sync::NewDoc;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -137,17 +136,7 @@ async fn devices_fail_over_between_two_server_processes() {
     }
     let people: Vec<String> = (0..3).map(|n| format!("shared-{n}")).collect();
     for p in &people {
-        devices[0]
-            .replica
-            .create(
-                p,
-                NewDoc {
-                    kind: DocKind::Person,
-                    district: Some(o.school.clone()),
-                    salon: None,
-                },
-            )
-            .unwrap();
+        devices[0].create_person(p, &o.school);
     }
     devices[0].sync().await;
     for d in devices.iter_mut() {

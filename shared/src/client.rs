@@ -145,8 +145,9 @@ pub struct Replica {
     actor: ActorId,
     pub cursor: Option<String>,
     docs: BTreeMap<String, LocalDoc>,
-    /// Documents the server refused to take changes for (403). Their unsent changes stay
-    /// on the device and are counted, but are not retried automatically.
+    /// Documents the server refused to take changes for (403 out of scope or view only,
+    /// 422 a wrong record). Their unsent changes stay on the device and are counted, but
+    /// are not retried automatically — until the document is edited again.
     pub refused: BTreeSet<String>,
     /// Refused documents a resync has offered again (see [`Replica::apply`]); not
     /// persisted, so at most one more refusal per start of the app.
@@ -214,6 +215,9 @@ impl Replica {
             .docs
             .get_mut(id)
             .ok_or_else(|| ClientError::NoDocument(id.to_string()))?;
+        // A document refused for a wrong record (422) may pass once corrected: an edit
+        // offers it again. (One refused for scope is refused again, once.)
+        self.refused.remove(id);
         let mut tx = d.doc.transaction();
         match f(&mut tx) {
             Ok(r) => {

@@ -68,6 +68,22 @@ macro_rules! codes {
                 Ok($name::from_code(&String::deserialize(d)?))
             }
         }
+
+        /// A string; the codes this version knows are listed (`x-codes`), and a code from
+        /// a newer version is kept as written.
+        #[cfg(feature = "schema")]
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({
+                    "type": "string",
+                    "description": concat!("A code of the list `", $kind, "` (Automerge string). A code this version does not know is kept as written."),
+                    "x-codes": [$($code),+],
+                })
+            }
+        }
     )*};
 }
 

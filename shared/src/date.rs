@@ -180,6 +180,22 @@ impl Date {
 
 /// 2000-01-01: what a record whose date is missing (written by another implementation)
 /// reads as, so that it sorts as old rather than disappearing.
+/// A calendar date in Japan, `YYYY-MM-DD` (Automerge string).
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Date {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Date".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "format": "date",
+            "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+            "description": "A calendar date in Japan, YYYY-MM-DD (Automerge string).",
+        })
+    }
+}
+
 impl Default for Date {
     fn default() -> Self {
         Date {

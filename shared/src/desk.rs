@@ -195,6 +195,32 @@ pub struct LastVisit {
 
 // ───────────────────────────── follow-up inbox ─────────────────────────────
 
+/// A record that cannot be read or breaks a rule of the model (shared::check): written
+/// before the server checked records at the door, or in a document that no longer loads.
+/// The desk and every report list these, so that nothing is left out silently.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ProblemItem {
+    pub doc: String,
+    /// The document's kind code (`person`, `salon`, `map`, `activity`).
+    pub kind: String,
+    /// The person's or the salon's name, when known.
+    pub name: String,
+    pub district: Option<String>,
+    pub district_name: String,
+    /// Where the record is in the document (`visits/<id>`; empty: the whole document).
+    pub path: String,
+    pub field: String,
+    pub rule: String,
+    pub message: String,
+    pub message_ja: String,
+}
+
+/// `GET /api/desk/problems`: the area's records needing correction.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ProblemList {
+    pub items: Vec<ProblemItem>,
+}
+
 /// `GET /api/desk/followups`: every visit or consultation that asks for follow-up
 /// (flagged, or a つなぎ先 given) and has no follow-up recorded as done (the person
 /// document's `followups` entry for that record).
@@ -241,6 +267,10 @@ pub struct MinseiReport {
     pub members: Vec<MinseiRow>,
     /// One row per 民児協 (district): the sum of its members' rows.
     pub councils: Vec<MinseiRow>,
+    /// Records of the report's area that cannot be read or break a rule: they may be
+    /// missing from the figures above until corrected (desk: 直してほしい記録).
+    #[serde(default)]
+    pub needs_correction: Vec<ProblemItem>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -284,6 +314,10 @@ pub struct SalonReport {
     pub period: Period,
     pub salons: Vec<SalonRow>,
     pub types: Vec<SalonRow>,
+    /// Records of the report's area that cannot be read or break a rule: they may be
+    /// missing from the figures above until corrected (desk: 直してほしい記録).
+    #[serde(default)]
+    pub needs_correction: Vec<ProblemItem>,
 }
 
 /// One salon's (or, in `types`, one salon type's) figures for the period.
@@ -323,6 +357,10 @@ pub struct SalonRow {
 pub struct DistrictReport {
     pub period: Period,
     pub districts: Vec<DistrictRow>,
+    /// Records of the report's area that cannot be read or break a rule: they may be
+    /// missing from the figures above until corrected (desk: 直してほしい記録).
+    #[serde(default)]
+    pub needs_correction: Vec<ProblemItem>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

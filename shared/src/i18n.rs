@@ -61,6 +61,9 @@ messages! {
     Required => "入力してください", "Please fill this in";
     TooLong => "{max}文字以内で入力してください（いま{len}文字）", "Please keep this to {max} characters (now {len})";
     BadDate => "日付が正しくありません（例: 2026-04-01）", "This is not a valid date (e.g. 2026-04-01)";
+    RecordUnreadable => "読み取れない記録です（ほかのアプリで書かれた可能性があります）", "This record cannot be read (it may have been written by another app)";
+    NeedsCorrection => "直してほしい記録", "Records that need correcting";
+    NeedsCorrectionNone => "直してほしい記録はありません", "No records need correcting";
     FutureDate => "未来の日付は入力できません", "The date cannot be in the future";
     TooOld => "日付が古すぎます", "The date is too far in the past";
     BadTime => "時刻が正しくありません（例: 13:30）", "This is not a valid time (e.g. 13:30)";
@@ -167,7 +170,7 @@ messages! {
     Language => "言語 / Language", "Language / 言語";
     StorageMayBeCleared => "この端末では保存データが消される可能性があります。ホーム画面に追加してください。", "This browser may clear saved data. Please add the app to your home screen.";
     SessionEnded => "この端末はログアウトされました。未送信の記録は残っています。ログインし直してください。", "This device was logged out. Unsent records are kept. Please log in again.";
-    Refused => "送れなかった記録 {n}件（権限がありません）", "{n} records could not be sent (no permission)";
+    Refused => "送れなかった記録 {n}件（この端末に残っています。社協にご相談ください）", "{n} records could not be sent (they are kept on this phone; please ask the office)";
     UpdateReady => "新しい版があります。押すと更新します", "A new version is ready. Tap to update";
     NotWatchedNow => "いまは見守りを休んでいます（入院・転出など）", "Not watched over now (hospital, moved …)";
     NotOnDevice => "この端末にはまだありません。電波のある所で同期してください", "Not on this device yet. Please sync where there is signal";
@@ -475,6 +478,7 @@ const CODE_LABELS: &[(&str, &str, &str, &str)] = &[
     ("audit", "pin_wipe", "PIN のまちがいで消去", "Wiped after wrong PINs"),
     ("audit", "sync_refused", "権限のない同期を拒否", "Sync refused (no right)"),
     ("audit", "write_refused", "見るだけの記録への書き込みを拒否", "Write to a view-only record refused"),
+    ("audit", "record_refused", "読めない・規則に合わない記録を拒否", "Record refused (unreadable or breaks a rule)"),
     ("audit", "foreign_origin", "ほかのサイトからの要求を拒否", "Request from another site refused"),
     ("audit", "audit_read", "監査ログを見た", "Audit log viewed"),
     ("audit", "export", "書き出し", "Export"),

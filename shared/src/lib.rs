@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod api;
+pub mod check;
 pub mod client;
 pub mod codes;
 pub mod crdt;

@@ -43,6 +43,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 // ───────────────────────────── person (見守り対象者) ─────────────────────────────
 
 /// A person (or household, 世帯) who is watched over. The root of a person document.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Person {
@@ -60,6 +61,7 @@ pub struct Person {
     pub followups: Records<FollowupDone>,
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Profile {
@@ -95,6 +97,7 @@ impl Profile {
 }
 
 /// 見守り計画: how often contact is due.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct WatchPlan {
@@ -104,6 +107,7 @@ pub struct WatchPlan {
 }
 
 /// 緊急連絡カード（兼）救急医療情報キット
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EmergencyCard {
@@ -121,6 +125,7 @@ pub struct EmergencyCard {
     pub updated_on: Option<Date>,
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EmergencyContact {
@@ -133,6 +138,7 @@ pub struct EmergencyContact {
 }
 
 /// 避難行動要支援者
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Evacuation {
@@ -145,6 +151,7 @@ pub struct Evacuation {
 }
 
 /// 同意: what the person agreed to, and how.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Consent {
@@ -170,6 +177,7 @@ impl Consent {
 }
 
 /// 訪問記録: one contact with the person.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Visit {
@@ -227,6 +235,7 @@ impl Visit {
 }
 
 /// 相談・支援: a consultation, about a person or anonymous.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Consultation {
@@ -267,6 +276,7 @@ impl Consultation {
 }
 
 /// What was done about a follow-up (フォロー済み).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct FollowupDone {
@@ -278,6 +288,7 @@ pub struct FollowupDone {
 // ───────────────────────────── salon (サロン) ─────────────────────────────
 
 /// The root of a salon document.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Salon {
@@ -290,6 +301,7 @@ pub struct Salon {
     pub sessions: Records<Session>,
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SalonProfile {
@@ -304,6 +316,7 @@ pub struct SalonProfile {
 }
 
 /// A roster member (名簿).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Member {
@@ -331,6 +344,7 @@ impl Member {
 }
 
 /// One session (開催) of a salon.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Session {
@@ -376,6 +390,7 @@ impl Session {
 // ───────────────────────────── map (支え合いマップ) ─────────────────────────────
 
 /// The root of a district's support-map document.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SupportMap {
@@ -388,6 +403,7 @@ pub struct SupportMap {
     pub notes: Records<MapNote>,
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Place {
@@ -418,6 +434,7 @@ impl Place {
 }
 
 /// A line between two places: who looks in on whom.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Link {
@@ -447,6 +464,7 @@ impl Link {
 }
 
 /// A dated note on the map or on one place (情報交換の記録).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MapNote {
@@ -472,6 +490,7 @@ impl MapNote {
 
 /// The root of a 民生委員's own activity document: what is not about one person (anonymous
 /// consultations, meetings, surveys, liaison), for the monthly 活動記録.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ActivityLog {
@@ -484,6 +503,7 @@ pub struct ActivityLog {
     pub consultations: Records<Consultation>,
 }
 
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Activity {

@@ -490,7 +490,9 @@ pub struct ApiError {
     /// PINs: the device must wipe its local data) and `signed_out` (the password was changed
     /// elsewhere: sign in again, local data is kept); `wrong_pin` (403) for an unlock;
     /// `read_only` (403) for a push to a document the user may only view; `bad_rows` (400)
-    /// for a roster import with broken rows (nothing imported; `rows` lists them).
+    /// for a roster import with broken rows (nothing imported; `rows` lists them);
+    /// `invalid_record` (422) for a sync whose changes leave a record that cannot be read
+    /// or breaks a rule (nothing stored; `records` lists them).
     pub error: String,
     pub message: String,
     /// For `forbidden` answers to a sync: the documents the user may not write or read.
@@ -502,6 +504,18 @@ pub struct ApiError {
     /// For `bad_rows` answers to a roster import: each broken row, column and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rows: Vec<crate::desk::ImportRowError>,
+    /// For `invalid_record` answers to a sync: each record refused, where and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<RecordError>,
+}
+
+/// A record a sync was refused for (`invalid_record`): the document, then where the
+/// record is in it, the field, the rule and what is wrong ([`crate::check::Problem`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordError {
+    pub doc: String,
+    #[serde(flatten)]
+    pub problem: crate::check::Problem,
 }
 
 #[cfg(test)]

@@ -281,6 +281,16 @@ impl Device {
                 },
             )
             .unwrap();
+        // A household card has a name from the start (the model requires one).
+        self.replica
+            .edit(id, |tx| {
+                shared::crdt::write(
+                    tx,
+                    &["profile", "name"],
+                    &serde_json::json!(format!("世帯 {id}")),
+                )
+            })
+            .unwrap();
     }
 
     /// One full round: request, answer, apply. Panics on an error answer.
