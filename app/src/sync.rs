@@ -139,6 +139,14 @@ async fn round(token: &str) -> Result<(bool, bool, i64), NetError> {
             apply_refusal(&docs).await?;
             return Ok((true, false, current_dir_version()));
         }
+        Err(NetError::Api(409, e)) if e.error == "missing_deps" => {
+            // The server lacks predecessors of changes pushed for these documents and
+            // stored nothing: reconcile them (the fallback carries the predecessors); their
+            // changes stay in the outbox and go once that is done. Nothing to persist: a
+            // reconciliation is not kept across a restart, and the next push asks again.
+            store::with_replica(|r| r.missing_deps(&e.docs));
+            return Ok((true, false, current_dir_version()));
+        }
         Err(e) => {
             fail_request();
             return Err(e);

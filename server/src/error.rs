@@ -43,6 +43,13 @@ pub enum Error {
     },
     NotFound(String),
     Conflict(String),
+    /// 409 `missing_deps`: pushed changes whose predecessors the server does not hold;
+    /// nothing was stored. The device reconciles these documents with the fallback, which
+    /// carries the predecessors (sync-protocol.md, *Errors*).
+    MissingDeps {
+        message: String,
+        missing: Vec<shared::sync::MissingDeps>,
+    },
     /// An upstream the server depends on (the map tile provider) failed; the message must
     /// not carry its details.
     BadGateway(String),
@@ -84,6 +91,7 @@ impl Error {
             Error::InvalidRecord { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_record"),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Error::MissingDeps { .. } => (StatusCode::CONFLICT, "missing_deps"),
             Error::BadGateway(_) => (StatusCode::BAD_GATEWAY, "bad_gateway"),
             Error::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
             Error::Busy { .. } => (StatusCode::TOO_MANY_REQUESTS, "busy"),
@@ -112,6 +120,7 @@ impl IntoResponse for Error {
         let mut rows = Vec::new();
         let mut retry_after = None;
         let mut records = Vec::new();
+        let mut missing = Vec::new();
         let (message, docs) = match self {
             Error::Unauthorized(m)
             | Error::Revoked(m)
@@ -148,6 +157,14 @@ impl IntoResponse for Error {
                 records = r;
                 (message, docs)
             }
+            Error::MissingDeps {
+                message,
+                missing: m,
+            } => {
+                let docs = m.iter().map(|d| d.doc.clone()).collect();
+                missing = m;
+                (message, docs)
+            }
             Error::BadRows { message, rows: r } => {
                 rows = r;
                 (message, vec![])
@@ -174,6 +191,7 @@ impl IntoResponse for Error {
                 attempts_left,
                 rows,
                 records,
+                missing,
             }),
         )
             .into_response();

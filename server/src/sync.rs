@@ -215,15 +215,19 @@ async fn check_access(
 /// document. Then the records the changes touched are read with the model and judged with
 /// its rules ([`at_the_door`]). Done before the write transaction, so that the
 /// organisation's sequence is not held while documents load.
+/// Returns, per document, the predecessors its pushed changes need that the server does not
+/// hold ([`refuse_missing_deps`]); those are answered before the records are judged, since
+/// changes waiting for predecessors are not applied.
 async fn check_applies(
     st: &AppState,
     c: &Caller,
     sc: &Scope,
     pushes: &[Push],
     creates: &[(String, NewDoc)],
-) -> Result<()> {
+) -> Result<Vec<MissingDeps>> {
     let mut conn = None;
     let mut refused = Vec::new();
+    let mut missing = Vec::new();
     for p in pushes.iter().filter(|p| !p.changes.is_empty()) {
         let conn = match &mut conn {
             Some(c) => c,
@@ -237,6 +241,7 @@ async fn check_applies(
             ),
         };
         let before = shared::check::read(&am);
+        let lacked_before = automerge::ReadDoc::get_missing_deps(&am, &[]);
         let decoded = p
             .changes
             .iter()
@@ -249,12 +254,68 @@ async fn check_applies(
                 p.doc
             ))
         })?;
+        let hashes = newly_missing(&am, &lacked_before);
+        if !hashes.is_empty() {
+            missing.push(MissingDeps {
+                doc: p.doc.clone(),
+                hashes,
+            });
+        }
         refused.extend(at_the_door(&p.doc, &kind, &before, &am));
     }
-    if refused.is_empty() {
-        return Ok(());
+    if !missing.is_empty() || refused.is_empty() {
+        return Ok(missing);
     }
     Err(refusal(st, c, refused).await)
+}
+
+/// Predecessors `am` lacks now that it did not lack before the push (`lacked_before`).
+/// Only those are the push's fault: a document may already hold changes waiting for
+/// predecessors (a sync message stores them, see [`write`]), and refusing every later push
+/// to it for those would block devices that cannot supply them.
+fn newly_missing(
+    am: &automerge::Automerge,
+    lacked_before: &[automerge::ChangeHash],
+) -> Vec<String> {
+    automerge::ReadDoc::get_missing_deps(am, &[])
+        .into_iter()
+        .filter(|h| !lacked_before.contains(h))
+        .map(|h| h.to_string())
+        .collect()
+}
+
+/// A push whose changes wait for predecessors the server lacks is refused whole (409
+/// `missing_deps`), audited per document, nothing stored: stored and relayed, such changes
+/// would reach other devices that cannot apply them either. The device reconciles these
+/// documents with the fallback, which carries the predecessors (sync-protocol.md).
+async fn refuse_missing_deps(
+    st: &AppState,
+    c: &Caller,
+    missing: Vec<MissingDeps>,
+) -> Result<Error> {
+    for m in &missing {
+        audit(
+            &st.db,
+            Some(&c.org_id),
+            Some(&c.user_id),
+            Some(&c.device_id),
+            "sync_missing_deps",
+            Some(&m.doc),
+            &format!(
+                "lacks {} predecessor(s): {}",
+                m.hashes.len(),
+                m.hashes.join(" ")
+            ),
+        )
+        .await?;
+    }
+    tracing::warn!(user = %c.login, docs = missing.len(), "sync refused: changes whose predecessors the server lacks");
+    Ok(Error::MissingDeps {
+        message: "the server lacks predecessors of changes pushed for these documents; \
+                  nothing from this request was stored: reconcile them (fallback)"
+            .into(),
+        missing,
+    })
 }
 
 /// The records a change left unreadable or breaking a rule (shared::check), judged as of
@@ -333,7 +394,10 @@ async fn write(
     creates: &[(String, NewDoc)],
     fallback: Vec<(String, Message)>,
 ) -> Result<Vec<FallbackMsg>> {
-    check_applies(st, c, sc, pushes, creates).await?;
+    let missing = check_applies(st, c, sc, pushes, creates).await?;
+    if !missing.is_empty() {
+        return Err(refuse_missing_deps(st, c, missing).await?);
+    }
     let mut tx = st.db.begin().await?;
     let base = store::lock_seq(&mut tx, &c.org_id).await?;
     let mut next = base + 1;

@@ -301,6 +301,11 @@ impl Sim {
                 }
                 true
             }
+            Answer::Err(s, e) if is_missing_deps(s, &e) => {
+                // As the app does: reconcile those documents, push them once it is done.
+                self.dev.replica.missing_deps(&e.docs);
+                true
+            }
             Answer::Err(s, e) => panic!("{}: sync refused: {s} {e:?}", self.name),
         }
     }

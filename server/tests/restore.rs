@@ -44,7 +44,8 @@ fn visit(d: &mut Device, doc: &str, id: &str, note: &str) {
 }
 
 /// Syncs as the app does: a 403 naming documents keeps their changes on the device and
-/// stops sending them (`Replica::refuse`); anything else but 200 fails the test.
+/// stops sending them (`Replica::refuse`); a 409 `missing_deps` reconciles the documents
+/// named (`Replica::missing_deps`); anything else but 200 fails the test.
 async fn app_sync(d: &mut Device) {
     for _ in 0..50 {
         let req = d.replica.request("test");
@@ -56,6 +57,9 @@ async fn app_sync(d: &mut Device) {
             }
             Answer::Err(s, e) if s.as_u16() == 403 && !e.docs.is_empty() => {
                 d.replica.refuse(&e.docs);
+            }
+            Answer::Err(s, e) if is_missing_deps(s, &e) => {
+                d.replica.missing_deps(&e.docs);
             }
             Answer::Err(s, e) => panic!("sync failed: {s} {e:?}"),
         }

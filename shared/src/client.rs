@@ -246,7 +246,15 @@ impl Replica {
                     msg: Bytes(msg.encode()),
                 });
             }
-            if d.outbox.is_empty() || self.refused.contains(id) || budget == 0 {
+            // A document being reconciled is not pushed: the fallback carries every change
+            // the server lacks, and a push beside it may wait for predecessors the fallback
+            // has not delivered yet (409 `missing_deps`). Its outbox stays, and is sent (and
+            // acknowledged) once the reconciliation has finished.
+            if d.outbox.is_empty()
+                || self.refused.contains(id)
+                || d.fallback.is_some()
+                || budget == 0
+            {
                 continue;
             }
             let mut changes = Vec::new();
@@ -299,6 +307,22 @@ impl Replica {
     pub fn refuse(&mut self, docs: &[String]) {
         self.refused.extend(docs.iter().cloned());
         self.request_failed();
+    }
+
+    /// The server lacks predecessors of the changes pushed for these documents (409
+    /// `missing_deps`; nothing of the request was stored): reconcile them with the fallback,
+    /// which carries the predecessors. They are not pushed while it runs ([`Replica::request`]);
+    /// their outbox is kept and sent once it has finished. Reconciliations whose messages went
+    /// with the refused request start again, as after a lost request.
+    pub fn missing_deps(&mut self, docs: &[String]) {
+        self.request_failed();
+        for id in docs {
+            if let Some(d) = self.docs.get_mut(id)
+                && d.fallback.is_none()
+            {
+                d.start_fallback();
+            }
+        }
     }
 
     /// Takes the server's answer to `sent`.
@@ -470,10 +494,9 @@ impl Replica {
         if !(resynced && (reconciling || behind)) {
             self.cursor = Some(resp.cursor);
         }
-        let unsent = self
-            .docs
-            .iter()
-            .any(|(id, d)| !d.outbox.is_empty() && !self.refused.contains(id));
+        let unsent = self.docs.iter().any(|(id, d)| {
+            !d.outbox.is_empty() && !self.refused.contains(id) && d.fallback.is_none()
+        });
         out.again = resp.more || unsent || self.docs.values().any(|d| d.fallback_out.is_some());
         Ok(out)
     }
@@ -486,5 +509,38 @@ impl Replica {
         } else if self.docs.remove(id).is_some() {
             out.removed.insert(id.to_string());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person() -> NewDoc {
+        NewDoc {
+            kind: DocKind::Person,
+            district: Some("d".into()),
+            salon: None,
+        }
+    }
+
+    #[test]
+    fn a_document_refused_for_missing_predecessors_is_reconciled_not_pushed() {
+        let mut r = Replica::new(ActorId::random());
+        r.create("p", person()).unwrap();
+        r.create("q", person()).unwrap();
+        r.get_mut("p").unwrap().unplaced = false;
+        r.missing_deps(&["p".to_string()]);
+        let req = r.request("test");
+        assert_eq!(
+            req.push.iter().map(|p| p.doc.as_str()).collect::<Vec<_>>(),
+            ["q"],
+            "only the other document is pushed"
+        );
+        assert_eq!(req.fallback.len(), 1);
+        assert_eq!(req.fallback[0].doc, "p");
+        // Nothing is dropped: the outbox waits for the end of the reconciliation.
+        assert_eq!(r.get("p").unwrap().outbox.len(), 1);
+        assert!(r.get("p").unwrap().in_fallback());
     }
 }

