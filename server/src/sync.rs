@@ -431,6 +431,10 @@ async fn write(
         )
         .await?;
     }
+    if !creates.is_empty() {
+        // The directory lists the people in scope: its version tells devices to fetch it.
+        crate::admin::bump_directory(&mut tx, &c.org_id).await?;
+    }
     for p in pushes {
         let changes: Vec<(String, &[u8])> = p
             .changes
@@ -725,13 +729,15 @@ async fn pull(st: &AppState, c: &Caller, cursor: Option<&str>) -> Result<SyncRes
         // First sync, paged: every document in scope, whole, in id order.
         let sc = scope_now(st, c).await?;
         let mut budget = 0;
-        for id in sc.keys().filter(|k| k.as_str() > after.as_str()) {
+        let ids: Vec<&String> = sc.keys().filter(|k| k.as_str() > after.as_str()).collect();
+        for (i, id) in ids.iter().enumerate() {
             let u = full_state(st, id).await?;
             budget += size(&u);
             resp.docs.push(u);
-            if budget > RESPONSE_BUDGET {
+            // A page cut after the last document would leave an empty page to fetch.
+            if budget > RESPONSE_BUDGET && i + 1 < ids.len() {
                 resp.more = true;
-                resp.cursor = at(cur.seq, Some(id.clone()));
+                resp.cursor = at(cur.seq, Some(id.to_string()));
                 return Ok(resp);
             }
         }

@@ -178,3 +178,121 @@ async fn a_replica_refused_for_missing_predecessors_reconciles_and_loses_nothing
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_created_through_sync_moves_the_directory_version() {
+    for backend in backends() {
+        let s = TestServer::start(backend).await;
+        let o = org(&s.db).await;
+        let mut a = s.device("minsei_a").await;
+        let req = a.replica.request("test");
+        let Answer::Ok(resp) = a.post(&req).await else {
+            panic!("{backend}: first sync refused")
+        };
+        let before = resp.directory;
+        a.replica.apply(&req, resp).unwrap();
+
+        a.create_person("p1", &o.school);
+        let req = a.replica.request("test");
+        let Answer::Ok(resp) = a.post(&req).await else {
+            panic!("{backend}: the create was refused")
+        };
+        assert!(
+            resp.directory > before,
+            "{backend}: directory {} after the create, {before} before",
+            resp.directory
+        );
+        let dir: shared::api::Directory = s
+            .http
+            .get(format!("{}/api/directory", s.base))
+            .bearer_auth(&a.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(dir.version, resp.directory, "{backend}");
+        assert!(dir.people.iter().any(|p| p.doc == "p1"), "{backend}");
+    }
+}
+
+/// Text that does not compress (so that its size is what the answer carries).
+fn noise(seed: u64, len: usize) -> String {
+    const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ABC[(x >> 33) as usize % ABC.len()] as char
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paged_first_sync_never_ends_with_an_empty_page() {
+    for backend in backends() {
+        let s = TestServer::start(backend).await;
+        let o = org(&s.db).await;
+        let mut a = s.device("minsei_a").await;
+        a.sync().await;
+        // Eight people of about 300 KB each, last in id order: the page budget (1 MiB) is
+        // crossed by the fourth (a second page follows) and by the eighth, the last
+        // document in scope.
+        for n in 1..=8u64 {
+            let id = format!("zz-{n}");
+            a.create_person(&id, &o.school);
+            a.replica
+                .edit(&id, |tx| {
+                    for v in 0..150u64 {
+                        crdt::write(
+                            tx,
+                            &["visits", &format!("v{v}")],
+                            &json!({"date": "2026-11-20", "kind": "visit", "outcome": "met",
+                                    "note": noise(n * 1000 + v, 2000)}),
+                        )?;
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            a.sync().await;
+        }
+
+        let mut b = s.device("minsei_b").await;
+        let mut pages: Vec<(usize, bool)> = Vec::new();
+        loop {
+            let req = b.replica.request("test");
+            let Answer::Ok(resp) = b.post(&req).await else {
+                panic!("{backend}: first sync refused")
+            };
+            pages.push((resp.docs.len(), resp.more));
+            let more = resp.more;
+            b.replica.apply(&req, resp).unwrap();
+            if !more {
+                break;
+            }
+            assert!(pages.len() < 20, "{backend}: too many pages");
+        }
+        assert!(
+            pages.len() >= 2,
+            "{backend}: the budget was crossed: {pages:?}"
+        );
+        for w in pages.windows(2) {
+            assert!(
+                !(w[0].1 && w[1].0 == 0),
+                "{backend}: a page said more and the next was empty: {pages:?}"
+            );
+        }
+        for n in 1..=8 {
+            assert_eq!(
+                b.heads_of(&format!("zz-{n}")),
+                a.heads_of(&format!("zz-{n}")),
+                "{backend}"
+            );
+        }
+    }
+}
+
