@@ -9,6 +9,11 @@
 //!   read fails when more than [`Limits::body_timeout`] plus one second per
 //!   [`MIN_BODY_RATE`] bytes received has passed. A half-sent or trickled body is answered
 //!   408 `timeout` and the connection closed; a phone on a slow line (≥ 8 KiB/s) is not.
+//! - **Unread bodies**: when a request is answered before its body was read to the end
+//!   (401 from the headers, 413 over the limit, a foreign Origin), the rest of the body is
+//!   read and thrown away while the answer goes out, up to [`DRAIN_MAX`] within
+//!   [`Limits::body_timeout`] ([`settle`]); otherwise the client may see a reset
+//!   connection instead of the answer.
 //! - **Open connections** are capped at [`Limits::max_connections`], below the process's
 //!   open-file limit (read at start-up, the soft limit first raised to the hard one). At
 //!   the cap, a new connection evicts the connection that has been idle longest (one with
@@ -178,6 +183,76 @@ impl http_body::Body for DeadlineBody {
     }
 }
 
+/// A request body shared between the router, which may answer without reading it, and the
+/// connection, which reads what is left ([`settle`]).
+#[derive(Clone)]
+struct SharedBody(Arc<Mutex<DeadlineBody>>);
+
+impl SharedBody {
+    fn lock(&self) -> std::sync::MutexGuard<'_, DeadlineBody> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl http_body::Body for SharedBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut *self.lock()).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.lock().is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.lock().size_hint()
+    }
+}
+
+/// Most bytes of one request body that are read, in all, when the answer did not need them.
+pub const DRAIN_MAX: u64 = 16 * 1024 * 1024;
+
+/// Reads and throws away what the router left of a request body, after the answer. hyper
+/// closes a connection whose request body is dropped unread; with unread bytes in its
+/// receive buffer the kernel then resets it, and a client still sending (a 5 MiB sync
+/// answered 413 after 4 MiB, an anonymous one answered 401 from its headers) sees a broken
+/// pipe, or loses the answer it had received: it cannot tell the refusal from a network
+/// failure. The answer is not held back: hyper writes it while the rest of the body is read
+/// here, and keeps the connection once the body has ended. Bounded by [`DRAIN_MAX`]
+/// (nothing is read when the declared length is larger) and by `within`; past either the
+/// body is dropped and the connection closed as before. A client that asked
+/// `Expect: 100-continue` and was answered without its body being asked for sends none.
+fn settle(body: SharedBody, within: Duration, expect_continue: bool) {
+    {
+        let b = body.lock();
+        if http_body::Body::is_end_stream(&*b)
+            || (expect_continue && b.started.is_none())
+            || b.received
+                .saturating_add(http_body::Body::size_hint(&*b).lower())
+                > DRAIN_MAX
+        {
+            return;
+        }
+    }
+    let mut body = body;
+    let drain = async move {
+        while body.lock().received <= DRAIN_MAX {
+            let frame =
+                std::future::poll_fn(|cx| http_body::Body::poll_frame(Pin::new(&mut body), cx))
+                    .await;
+            if !matches!(frame, Some(Ok(_))) {
+                return;
+            }
+        }
+    };
+    tokio::spawn(tokio::time::timeout(within, drain));
+}
+
 /// A connection's state for eviction: requests running (or [`EVICTED`]), and when it last
 /// finished one.
 struct Slot {
@@ -287,15 +362,19 @@ pub async fn serve(
             hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
                 let prev = busy.fetch_add(1, Ordering::AcqRel);
                 let running = Running(busy.clone(), idle_since.clone(), epoch);
-                let mut req = req.map(|b| {
-                    Body::new(DeadlineBody {
-                        inner: Body::new(b),
-                        limit: body_timeout,
-                        started: None,
-                        received: 0,
-                        sleep: None,
-                    })
-                });
+                let expect_continue = req
+                    .headers()
+                    .get(hyper::header::EXPECT)
+                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+                let (parts, incoming) = req.into_parts();
+                let body = SharedBody(Arc::new(Mutex::new(DeadlineBody {
+                    inner: Body::new(incoming),
+                    limit: body_timeout,
+                    started: None,
+                    received: 0,
+                    sleep: None,
+                })));
+                let mut req = hyper::Request::from_parts(parts, Body::new(body.clone()));
                 req.extensions_mut().insert(ConnectInfo(addr));
                 let app = app.clone();
                 async move {
@@ -304,6 +383,7 @@ pub async fn serve(
                         return Err(std::io::Error::other("connection evicted"));
                     }
                     let r = app.oneshot(req).await;
+                    settle(body, body_timeout, expect_continue);
                     Ok::<_, std::io::Error>(r.unwrap_or_else(|never| match never {}))
                 }
             })

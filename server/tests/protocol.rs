@@ -296,3 +296,96 @@ async fn a_paged_first_sync_never_ends_with_an_empty_page() {
     }
 }
 
+/// One request over a fresh TCP connection: the head, then `body` (with a
+/// `Content-Length`, or chunked), then the whole answer. `Err` when the connection is
+/// reset or closed before an answer arrives.
+async fn raw_post(
+    base: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &[u8],
+    chunked: bool,
+) -> Result<(u16, String), String> {
+    let addr = base.trim_start_matches("http://");
+    let mut tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nConnection: close\r\n"
+    );
+    if let Some(t) = token {
+        head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    if chunked {
+        head.push_str("Transfer-Encoding: chunked\r\n\r\n");
+    } else {
+        head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    }
+    let send = async {
+        tcp.write_all(head.as_bytes()).await?;
+        if chunked {
+            for part in body.chunks(64 * 1024) {
+                tcp.write_all(format!("{:x}\r\n", part.len()).as_bytes())
+                    .await?;
+                tcp.write_all(part).await?;
+                tcp.write_all(b"\r\n").await?;
+            }
+            tcp.write_all(b"0\r\n\r\n").await?;
+        } else {
+            tcp.write_all(body).await?;
+        }
+        tcp.flush().await
+    };
+    send.await.map_err(|e| format!("sending: {e}"))?;
+    let mut answer = Vec::new();
+    tcp.read_to_end(&mut answer)
+        .await
+        .map_err(|e| format!("reading: {e}"))?;
+    let text = String::from_utf8_lossy(&answer).to_string();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no status line in {:?}", &text[..text.len().min(200)]))?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_or_anonymous_body_gets_its_answer_not_a_reset() {
+    for backend in backends() {
+        let s = TestServer::start(backend).await;
+        org(&s.db).await;
+        let d = s.device("minsei_a").await;
+        let big = format!(
+            r#"{{"v":1,"cursor":null,"app":"{}"}}"#,
+            "x".repeat(5 * 1024 * 1024)
+        );
+        let cases = [
+            (Some(d.token.as_str()), false, 413, "too_large"),
+            (Some(d.token.as_str()), true, 413, "too_large"),
+            (None, false, 401, "unauthorized"),
+        ];
+        for (token, chunked, status, code) in cases {
+            for i in 0..20 {
+                let what = format!(
+                    "{backend}: token {}, chunked {chunked}, try {i}",
+                    token.is_some()
+                );
+                let (st, body) = raw_post(&s.base, "/api/sync", token, big.as_bytes(), chunked)
+                    .await
+                    .unwrap_or_else(|e| panic!("{what}: {e}"));
+                assert_eq!(st, status, "{what}");
+                let e: shared::sync::ApiError = serde_json::from_str(&body)
+                    .unwrap_or_else(|e| panic!("{what}: a JSON error ({e}): {body:?}"));
+                assert_eq!(e.error, code, "{what}");
+            }
+        }
+        // The server goes on serving.
+        let mut d = d;
+        d.sync().await;
+    }
+}
