@@ -478,6 +478,7 @@ const CODE_LABELS: &[(&str, &str, &str, &str)] = &[
     ("audit", "pin_wipe", "PIN のまちがいで消去", "Wiped after wrong PINs"),
     ("audit", "sync_refused", "権限のない同期を拒否", "Sync refused (no right)"),
     ("audit", "write_refused", "見るだけの記録への書き込みを拒否", "Write to a view-only record refused"),
+    ("audit", "sync_missing_deps", "前の変更がない同期を断った（照合で送り直し）", "Sync refused: earlier changes missing (reconciled)"),
     ("audit", "record_refused", "読めない・規則に合わない記録を拒否", "Record refused (unreadable or breaks a rule)"),
     ("audit", "foreign_origin", "ほかのサイトからの要求を拒否", "Request from another site refused"),
     ("audit", "audit_read", "監査ログを見た", "Audit log viewed"),
