@@ -76,7 +76,7 @@ async fn a_visit_that_cannot_be_read_or_breaks_a_rule_is_refused_and_reaches_nob
         let cases = [
             (
                 json!({"date": today(), "outcome": "met", "recorded_at": "yesterday"}),
-                "",
+                "recorded_at",
                 "type",
             ),
             (
@@ -89,7 +89,12 @@ async fn a_visit_that_cannot_be_read_or_breaks_a_rule_is_refused_and_reaches_nob
                 "note",
                 "too_long",
             ),
-            (json!({"date": {"y": 2026}, "outcome": "met"}), "", "type"),
+            (
+                json!({"date": {"y": 2026}, "outcome": "met"}),
+                "date",
+                "type",
+            ),
+            (json!("not a visit"), "", "type"),
         ];
         for (i, (visit, field, rule)) in cases.into_iter().enumerate() {
             let mut d = s.device("minsei_a").await;

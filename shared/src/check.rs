@@ -157,7 +157,14 @@ impl Record for SalonProfile {}
 
 fn judge<T: Record>(v: &Value, ctx: &Ctx) -> Vec<Found> {
     match serde_json::from_value::<T>(v.clone()) {
-        Err(e) => vec![unreadable(format!("cannot be read: {e}"))],
+        Err(e) => {
+            let fields = unreadable_fields::<T>(v);
+            if fields.is_empty() {
+                vec![unreadable(format!("cannot be read: {e}"))]
+            } else {
+                fields
+            }
+        }
         Ok(r) => match r.rules(ctx.today, &ctx.root) {
             Ok(()) => Vec::new(),
             Err(errs) => errs
@@ -173,6 +180,28 @@ fn judge<T: Record>(v: &Value, ctx: &Ctx) -> Vec<Found> {
                 .collect(),
         },
     }
+}
+
+/// The fields that make a record unreadable, each named: a field is at fault when the
+/// record made of it alone (every other field at its default) cannot be read. Empty when
+/// the record is not a map, or its type cannot be read from defaults alone.
+fn unreadable_fields<T: DeserializeOwned>(v: &Value) -> Vec<Found> {
+    let Some(map) = v.as_object() else {
+        return Vec::new();
+    };
+    if serde_json::from_value::<T>(Value::Object(Default::default())).is_err() {
+        return Vec::new();
+    }
+    map.iter()
+        .filter_map(|(k, x)| {
+            let alone = Value::Object([(k.clone(), x.clone())].into_iter().collect());
+            serde_json::from_value::<T>(alone).err().map(|e| {
+                let mut f = unreadable(format!("`{k}` cannot be read: {e}"));
+                f.0 = k.clone();
+                f
+            })
+        })
+        .collect()
 }
 
 /// A record (or a whole document) that cannot be read as its type.
@@ -579,10 +608,20 @@ mod tests {
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].path, ["visits", "v1"]);
         assert_eq!(p[0].rule, "type");
-        assert!(
-            p[0].message.contains("recorded_at") || p[0].message.contains("i64"),
-            "{p:?}"
+        assert_eq!(
+            p[0].field, "recorded_at",
+            "the field at fault is named: {p:?}"
         );
+        assert!(p[0].message.contains("recorded_at"), "{p:?}");
+    }
+
+    #[test]
+    fn a_record_that_is_not_a_map_is_unreadable_as_a_whole() {
+        let before = person(json!({}));
+        let after = person(json!({"v1": 42}));
+        let p = new_problems(&DocKind::Person, &before, &after, today());
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!((p[0].field.as_str(), p[0].rule.as_str()), ("", "type"));
     }
 
     #[test]

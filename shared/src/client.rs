@@ -414,6 +414,12 @@ impl Replica {
                 }
             }
             for e in scope {
+                // Listed, the document is in the user's scope on this server: a refusal
+                // that came before may only mean that the server had lost it (another
+                // device has since given it back). Offer it once more, as above.
+                if self.refused.contains(&e.doc) && self.reoffered.insert(e.doc.clone()) {
+                    self.refused.remove(&e.doc);
+                }
                 let actor = self.actor.clone();
                 let d = self
                     .docs
@@ -542,5 +548,43 @@ mod tests {
         // Nothing is dropped: the outbox waits for the end of the reconciliation.
         assert_eq!(r.get("p").unwrap().outbox.len(), 1);
         assert!(r.get("p").unwrap().in_fallback());
+    }
+
+    #[test]
+    fn a_refused_document_that_a_resync_lists_is_offered_once_more() {
+        // A restored server had lost "p" and refused a push to it (403); another device
+        // then gave it back, so the resync lists it: the refusal was not a real one.
+        let mut r = Replica::new(ActorId::random());
+        r.create("p", person()).unwrap();
+        r.get_mut("p").unwrap().unplaced = false;
+        let sent = r.request("test");
+        r.refuse(&["p".to_string()]);
+        assert!(r.request("test").push.is_empty(), "refused: not pushed");
+        let resp = SyncResponse {
+            v: PROTOCOL_VERSION,
+            cursor: "c".into(),
+            resync: Some(vec![crate::sync::ScopeEntry {
+                doc: "p".into(),
+                kind: DocKind::Person,
+                heads: vec![],
+            }]),
+            ..Default::default()
+        };
+        r.apply(&sent, resp).unwrap();
+        assert!(!r.refused.contains("p"), "offered again");
+        // A second refusal is a real one: it stays.
+        r.refuse(&["p".to_string()]);
+        let resp = SyncResponse {
+            v: PROTOCOL_VERSION,
+            cursor: "c".into(),
+            resync: Some(vec![crate::sync::ScopeEntry {
+                doc: "p".into(),
+                kind: DocKind::Person,
+                heads: vec![],
+            }]),
+            ..Default::default()
+        };
+        r.apply(&sent, resp).unwrap();
+        assert!(r.refused.contains("p"), "refused for good");
     }
 }
