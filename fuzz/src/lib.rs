@@ -134,6 +134,12 @@ pub fn read_all(doc: &Automerge) {
     let _ = shared::doc::read::<Salon, _>(doc);
     let _ = shared::doc::read::<SupportMap, _>(doc);
     let _ = shared::doc::read::<ActivityLog, _>(doc);
+    // The door (shared::check) reads the same document strictly, as each kind.
+    let v = shared::check::read(doc);
+    let today = shared::Date::new(2026, 12, 1).expect("a date");
+    for b in 0..5 {
+        let _ = shared::check::problems(&kind(b), &v, today);
+    }
 }
 
 /// The kinds a document may be said to be.

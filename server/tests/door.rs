@@ -5,6 +5,7 @@
 //! records in the same shape pass, and a record already wrong may still be corrected.
 
 mod common;
+use automerge::ReadDoc;
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -165,5 +166,101 @@ async fn a_wrong_record_corrected_before_sending_passes_and_a_collection_must_st
             }
             Answer::Ok(_) => panic!("{backend}: the visits were overwritten"),
         }
+    }
+}
+
+/// The staff's `GET path` as JSON (200 expected).
+async fn staff_get(s: &TestServer, staff: &Device, path: &str) -> Value {
+    let r = s
+        .http
+        .get(format!("{}{path}", s.base))
+        .bearer_auth(&staff.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{path}");
+    r.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_record_stored_before_the_door_is_listed_for_correction_until_corrected() {
+    for backend in backends() {
+        let s = TestServer::start(backend).await;
+        let o = org(&s.db).await;
+        let mut a = s.device("minsei_a").await;
+        a.create_person("p1", &o.school);
+        a.replica
+            .edit("p1", |tx| {
+                crdt::save_at(tx, &["profile", "name"], &"佐藤 花子")
+            })
+            .unwrap();
+        a.sync().await;
+
+        // A visit whose recorded_at is text, stored as a server without the door stored it.
+        write_visit(
+            &mut a,
+            "p1",
+            "old",
+            json!({"date": today(), "outcome": "met", "recorded_at": "きのう"}),
+        );
+        let d = a.replica.get("p1").unwrap();
+        let change = d
+            .doc
+            .get_change_by_hash(d.outbox.last().unwrap())
+            .unwrap()
+            .clone();
+        let mut tx = s.db.begin().await.unwrap();
+        server::store::append_locked(&mut tx, &o.id, "p1", &[change])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        server::projection::catch_up(&s.db).await.unwrap();
+
+        // The office sees it, named, with what is wrong; so does the month's report.
+        let staff = s.device("staff").await;
+        let list = staff_get(&s, &staff, "/api/desk/problems").await;
+        let items = list["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{backend}: {list}");
+        let p = &items[0];
+        assert_eq!(
+            (p["doc"].as_str(), p["name"].as_str(), p["path"].as_str()),
+            (Some("p1"), Some("佐藤 花子"), Some("visits/old")),
+            "{backend}: {p}"
+        );
+        assert_eq!(
+            (p["field"].as_str(), p["rule"].as_str()),
+            (Some("recorded_at"), Some("type")),
+            "{backend}: {p}"
+        );
+        assert!(!p["message_ja"].as_str().unwrap().is_empty());
+        let month = &today()[..7];
+        let report = staff_get(&s, &staff, &format!("/api/reports/minsei?month={month}")).await;
+        assert_eq!(
+            report["needs_correction"][0]["path"], "visits/old",
+            "{backend}: {report}"
+        );
+
+        // The phone corrects it: the door lets a record that was already wrong be mended,
+        // and the list empties.
+        a.replica
+            .edit("p1", |tx| {
+                crdt::save_at(
+                    tx,
+                    &["visits", "old", "recorded_at"],
+                    &1_795_000_000_000_i64,
+                )
+            })
+            .unwrap();
+        a.sync().await;
+        server::projection::catch_up(&s.db).await.unwrap();
+        let list = staff_get(&s, &staff, "/api/desk/problems").await;
+        assert_eq!(list["items"], json!([]), "{backend}");
+        let report = staff_get(&s, &staff, &format!("/api/reports/minsei?month={month}")).await;
+        assert!(
+            report["needs_correction"]
+                .as_array()
+                .is_none_or(|a| a.is_empty()),
+            "{backend}: {report}"
+        );
     }
 }

@@ -62,8 +62,6 @@ messages! {
     TooLong => "{max}文字以内で入力してください（いま{len}文字）", "Please keep this to {max} characters (now {len})";
     BadDate => "日付が正しくありません（例: 2026-04-01）", "This is not a valid date (e.g. 2026-04-01)";
     RecordUnreadable => "読み取れない記録です（ほかのアプリで書かれた可能性があります）", "This record cannot be read (it may have been written by another app)";
-    NeedsCorrection => "直してほしい記録", "Records that need correcting";
-    NeedsCorrectionNone => "直してほしい記録はありません", "No records need correcting";
     FutureDate => "未来の日付は入力できません", "The date cannot be in the future";
     TooOld => "日付が古すぎます", "The date is too far in the past";
     BadTime => "時刻が正しくありません（例: 13:30）", "This is not a valid time (e.g. 13:30)";
@@ -318,6 +316,8 @@ messages! {
     DeskFiscalYearStart => "年度（始まる年、例: 2026）", "Fiscal year (the year it starts, e.g. 2026)";
     DeskWareki => "和暦で書き出す（令和8年4月）", "Export dates in the Japanese era (令和8年4月)";
     DeskCouncils => "民児協ごとの合計", "Totals per council";
+    NeedsCorrectionCount => "直してほしい記録（{n}件）", "Records needing correction ({n})";
+    NeedsCorrectionHint => "次の記録は読み取れないか、決まりに合いません。直すまで上の数に入っていないことがあります。", "These records cannot be read or break a rule. They may be missing from the figures above until corrected.";
     DeskMembers => "{n}人", "{n} members";
     ColConsultations => "相談・支援", "Consultations";
     ColByField => "分野別", "By field";

@@ -13,8 +13,8 @@ use shared::codes::{Frequency, Referral};
 use shared::crdt;
 use shared::desk::{
     AssignmentChange, DeskUser, DistrictReport, FollowupInbox, GrantMove, IMPORT_COLUMNS,
-    ImportResult, MinseiReport, MinseiRow, OverdueBoard, PersonMove, SalonReport, SalonRow,
-    Unassignment,
+    ImportResult, MinseiReport, MinseiRow, OverdueBoard, PersonMove, ProblemItem, SalonReport,
+    SalonRow, Unassignment,
 };
 use shared::i18n::{Msg, code_label};
 use shared::model::FollowupDone;
@@ -457,6 +457,7 @@ fn minsei_table(ctx: Ctx, r: MinseiReport, wareki: bool) -> impl IntoView {
             {head()}
             <tbody>{r.councils.iter().map(|m| row(m, true)).collect_view()}</tbody>
         </table>
+        {corrections(ctx, r.needs_correction)}
     }
 }
 
@@ -493,6 +494,7 @@ fn salon_table(ctx: Ctx, r: SalonReport, wareki: bool) -> impl IntoView {
             {head()}
             <tbody>{r.types.iter().map(|s| row(s, true)).collect_view()}</tbody>
         </table>
+        {corrections(ctx, r.needs_correction)}
     }
 }
 
@@ -515,7 +517,45 @@ fn district_table(ctx: Ctx, r: DistrictReport, wareki: bool) -> impl IntoView {
                 }).collect_view()}
             </tbody>
         </table>
+        {corrections(ctx, r.needs_correction)}
     }
+}
+
+/// 直してほしい記録: the records of the report's area that cannot be read or break a rule
+/// (shared::check), which may be missing from its figures until someone corrects them.
+fn corrections(ctx: Ctx, items: Vec<ProblemItem>) -> impl IntoView {
+    (!items.is_empty()).then(|| {
+        let ja = ctx.lang.get_untracked() == shared::i18n::Lang::Ja;
+        view! {
+            <section class="corrections" data-testid="needs-correction">
+                <h2>{ctx.tf(Msg::NeedsCorrectionCount, &[("n", &items.len().to_string())])}</h2>
+                <p class="hint">{ctx.t(Msg::NeedsCorrectionHint)}</p>
+                <ul class="cards">
+                    {items.into_iter().map(|p| {
+                        let name = if p.name.is_empty() { p.doc.clone() } else { p.name.clone() };
+                        let href = match p.kind.as_str() {
+                            "person" => Some(Route::Person(p.doc.clone()).href()),
+                            "salon" => Some(Route::Salon(p.doc.clone()).href()),
+                            _ => None,
+                        };
+                        let what = if ja && !p.message_ja.is_empty() { p.message_ja.clone() } else { p.message.clone() };
+                        let field = if p.field.is_empty() { String::new() } else { format!("（{}）", p.field) };
+                        view! {
+                            <li class="card" data-testid="correction" data-doc=p.doc.clone()>
+                                <strong>{match href {
+                                    Some(h) => view! { <a href=h>{name}</a> }.into_any(),
+                                    None => view! { <span>{name}</span> }.into_any(),
+                                }}</strong>
+                                " " <span class="sub">{p.district_name.clone()}</span>
+                                <p>{what}{field}</p>
+                                <p class="sub">{p.path.clone()}</p>
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+            </section>
+        }
+    })
 }
 
 /// 担当の割り当て: who visits whom (edit or view only), and moving a person to another
