@@ -135,3 +135,35 @@ test('the desk assigns a visitor, sets the watch plan and moves a 民生委員 t
   assert.deepEqual(desk.errors, []);
   await desk.ctx.close();
 });
+
+test('on a 360×640 phone the desk tables are cards: nothing wider than the screen, each figure named', async () => {
+  const { page } = await phone(b);
+  await login(page, srv.base, 'staff');
+  await page.getByTestId('nav-desk').click();
+  const rows = page.getByTestId('overdue-row');
+  await rows.first().waitFor({ timeout: 20000 });
+  const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.equal(await overflow(), 0, 'the overdue board fits the screen');
+  // A row is a card: its cells stack, each with its column's name before the value.
+  const box = await rows.first().boundingBox();
+  assert.ok(box.width <= 360, `a row is ${box.width} px wide`);
+  const cell = rows.first().locator('td[data-label="担当"]');
+  const before = await cell.evaluate((td) => getComputedStyle(td, '::before').content);
+  assert.equal(before, '"担当："');
+  assert.equal(await page.locator('[data-testid=overdue] thead').isVisible(), true, 'the header stays for screen readers');
+
+  await page.getByTestId('desk-followups').click();
+  await page.getByTestId('followups').waitFor();
+  assert.equal(await overflow(), 0, 'the follow-up inbox fits the screen');
+  await page.getByTestId('desk-reports').click();
+  for (const [kind, table] of [['minsei', 'minsei-report'], ['salons', 'salon-report'], ['districts', 'district-report']]) {
+    await page.locator('#r-kind').selectOption(kind);
+    await page.getByTestId(table).waitFor();
+    assert.equal(await overflow(), 0, `the ${kind} report fits the screen`);
+  }
+  const figure = page.locator('[data-testid=district-row] td[data-label="訪問・連絡"]').first();
+  assert.equal(await figure.evaluate((td) => getComputedStyle(td, '::before').content), '"訪問・連絡："');
+  await page.getByTestId('desk-import').click();
+  await page.locator('#import-file').waitFor();
+  assert.equal(await overflow(), 0, 'the roster import fits the screen');
+});

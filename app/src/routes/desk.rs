@@ -155,14 +155,14 @@ fn Overdue() -> impl IntoView {
                                 let visitors = if p.visitors.is_empty() { ctx.t(Msg::DeskNobody).to_string() } else { p.visitors.iter().map(|v| v.name.clone()).collect::<Vec<_>>().join("、") };
                                 view! {
                                     <tr data-testid="overdue-row" data-doc=p.doc.clone() class:warn-row=p.not_home_warning>
-                                        <td><a href=Route::Person(p.doc.clone()).href()>{p.name.clone()}</a></td>
-                                        <td>{p.district_name.clone()}</td>
-                                        <td>{visitors}</td>
-                                        <td>{label("frequency", p.frequency.code(), ctx)}</td>
-                                        <td>{p.last_contact.map(|d| d.to_string()).unwrap_or_else(|| "—".into())}</td>
-                                        <td>{(p.overdue_days > 0).then(|| ctx.tf(Msg::DeskDays, &[("n", &p.overdue_days.to_string())]))}
+                                        <td class="lead"><a href=Route::Person(p.doc.clone()).href()>{p.name.clone()}</a></td>
+                                        <td data-label=ctx.t(Msg::DisasterDistrict)>{p.district_name.clone()}</td>
+                                        <td data-label=ctx.t(Msg::DeskVisitor)>{visitors}</td>
+                                        <td data-label=ctx.t(Msg::DeskFrequency)>{label("frequency", p.frequency.code(), ctx)}</td>
+                                        <td data-label=ctx.t(Msg::DeskLastContact)>{p.last_contact.map(|d| d.to_string()).unwrap_or_else(|| "—".into())}</td>
+                                        <td data-label=ctx.t(Msg::DeskOverdueDays)>{(p.overdue_days > 0).then(|| ctx.tf(Msg::DeskDays, &[("n", &p.overdue_days.to_string())]))}
                                             {p.not_home_warning.then(|| view! { <span class="badge warn">{ctx.tf(Msg::NotHomeStreak, &[("n", &p.not_home_streak.to_string())])}</span> })}</td>
-                                        <td>{p.last_visit.map(|l| format!("{} {} {}", l.date.map(|d| d.to_string()).unwrap_or_default(), label("outcome", l.outcome.code(), ctx), l.note)).unwrap_or_default()}</td>
+                                        <td data-label=ctx.t(Msg::DeskLastVisit)>{p.last_visit.map(|l| format!("{} {} {}", l.date.map(|d| d.to_string()).unwrap_or_default(), label("outcome", l.outcome.code(), ctx), l.note)).unwrap_or_default()}</td>
                                     </tr>
                                 }
                             }).collect_view()
@@ -245,11 +245,11 @@ fn Followups() -> impl IntoView {
                     let referrals: Vec<String> = i.referrals.iter().map(|r: &Referral| label("referral", r.code(), ctx)).collect();
                     view! {
                         <tr data-testid="followup" data-doc=doc.clone() data-source=source.clone()>
-                            <td>{i.raised_on.map(|d| d.to_string()).unwrap_or_default()} " " <span class="sub">{ctx.tf(Msg::DeskAge, &[("n", &i.age_days.to_string())])}</span></td>
-                            <td><a href=Route::Person(doc.clone()).href()>{i.person_name.clone()}</a></td>
-                            <td>{i.district_name.clone()}</td>
-                            <td>{i.what.clone()} {(!referrals.is_empty()).then(|| format!(" → {}", referrals.join("、")))}</td>
-                            <td>{i.owner.map(|o| o.name).unwrap_or_default()}</td>
+                            <td data-label=ctx.t(Msg::DeskRaised)>{i.raised_on.map(|d| d.to_string()).unwrap_or_default()} " " <span class="sub">{ctx.tf(Msg::DeskAge, &[("n", &i.age_days.to_string())])}</span></td>
+                            <td class="lead"><a href=Route::Person(doc.clone()).href()>{i.person_name.clone()}</a></td>
+                            <td data-label=ctx.t(Msg::DisasterDistrict)>{i.district_name.clone()}</td>
+                            <td data-label=ctx.t(Msg::DeskWhat)>{i.what.clone()} {(!referrals.is_empty()).then(|| format!(" → {}", referrals.join("、")))}</td>
+                            <td data-label=ctx.t(Msg::DeskOwner)>{i.owner.map(|o| o.name).unwrap_or_default()}</td>
                             <td class="no-print">
                                 <Show when=move || open.get().as_deref() != Some(key.as_str()) fallback={
                                     let (doc, source) = (doc.clone(), source.clone());
@@ -427,14 +427,14 @@ fn minsei_table(ctx: Ctx, r: MinseiReport, wareki: bool) -> impl IntoView {
         };
         view! {
             <tr data-testid=if council { "council-row" } else { "minsei-row" }>
-                <td>{who}</td>
-                <td>{(!council).then(|| m.district_name.clone())}</td>
-                <td class="num">{m.consultations}</td>
-                <td>{counts("consult_field", &m.by_field, ctx)}</td>
-                <td class="num">{m.visits}</td>
-                <td class="num">{m.liaison_members}</td>
-                <td class="num">{m.liaison_agencies}</td>
-                <td class="num">{m.activity_days}</td>
+                <td class="lead">{who}</td>
+                <td data-label=ctx.t(Msg::DisasterDistrict)>{(!council).then(|| m.district_name.clone())}</td>
+                <td class="num" data-label=ctx.t(Msg::ColConsultations)>{m.consultations}</td>
+                <td data-label=ctx.t(Msg::ColByField)>{counts("consult_field", &m.by_field, ctx)}</td>
+                <td class="num" data-label=ctx.t(Msg::ColVisits)>{m.visits}</td>
+                <td class="num" data-label=ctx.t(Msg::ColLiaisonMembers)>{m.liaison_members}</td>
+                <td class="num" data-label=ctx.t(Msg::ColLiaisonAgencies)>{m.liaison_agencies}</td>
+                <td class="num" data-label=ctx.t(Msg::ColDays)>{m.activity_days}</td>
             </tr>
         }
     };
@@ -465,13 +465,13 @@ fn salon_table(ctx: Ctx, r: SalonReport, wareki: bool) -> impl IntoView {
     let row = move |s: &SalonRow, total: bool| {
         view! {
             <tr data-testid=if total { "salon-type-row" } else { "salon-row" }>
-                <td>{if total { label("salon_type", s.salon_type.code(), ctx) } else { s.name.clone() }}</td>
-                <td>{if total { ctx.tf(Msg::DeskSalonCount, &[("n", &s.salons.to_string())]) } else { s.district_name.clone() }}</td>
-                <td class="num">{s.sessions}</td>
-                <td class="num">{s.participants}</td>
-                <td class="num">{s.distinct_members}</td>
-                <td class="num">{s.guests}</td>
-                <td class="num">{s.helpers}</td>
+                <td class="lead">{if total { label("salon_type", s.salon_type.code(), ctx) } else { s.name.clone() }}</td>
+                <td data-label=ctx.t(Msg::DisasterDistrict)>{if total { ctx.tf(Msg::DeskSalonCount, &[("n", &s.salons.to_string())]) } else { s.district_name.clone() }}</td>
+                <td class="num" data-label=ctx.t(Msg::ColSessions)>{s.sessions}</td>
+                <td class="num" data-label=ctx.t(Msg::ColParticipants)>{s.participants}</td>
+                <td class="num" data-label=ctx.t(Msg::ColDistinct)>{s.distinct_members}</td>
+                <td class="num" data-label=ctx.t(Msg::ColGuests)>{s.guests}</td>
+                <td class="num" data-label=ctx.t(Msg::ColHelpers)>{s.helpers}</td>
             </tr>
         }
     };
@@ -509,10 +509,10 @@ fn district_table(ctx: Ctx, r: DistrictReport, wareki: bool) -> impl IntoView {
             <tbody>
                 {r.districts.iter().map(|d| view! {
                     <tr data-testid="district-row">
-                        <td>{d.name.clone()} " " <span class="sub">{d.level.clone()}</span></td>
-                        <td class="num">{d.people}</td><td class="num">{d.salons}</td><td class="num">{d.sessions}</td>
-                        <td class="num">{d.participants}</td><td class="num">{d.visits}</td><td class="num">{d.visits_reached}</td>
-                        <td class="num">{d.consultations}</td><td class="num">{d.followups_open}</td>
+                        <td class="lead">{d.name.clone()} " " <span class="sub">{d.level.clone()}</span></td>
+                        <td class="num" data-label=ctx.t(Msg::ColPeople)>{d.people}</td><td class="num" data-label=ctx.t(Msg::ColSalons)>{d.salons}</td><td class="num" data-label=ctx.t(Msg::ColSessions)>{d.sessions}</td>
+                        <td class="num" data-label=ctx.t(Msg::ColParticipants)>{d.participants}</td><td class="num" data-label=ctx.t(Msg::ColVisits)>{d.visits}</td><td class="num" data-label=ctx.t(Msg::ColReached)>{d.visits_reached}</td>
+                        <td class="num" data-label=ctx.t(Msg::ColConsultations)>{d.consultations}</td><td class="num" data-label=ctx.t(Msg::ColFollowupsOpen)>{d.followups_open}</td>
                     </tr>
                 }).collect_view()}
             </tbody>
@@ -812,7 +812,7 @@ fn Import() -> impl IntoView {
         <p>{move || ctx.t(Msg::DeskImportHelp)}</p>
         <table class="desk-table">
             <thead><tr><th>{move || ctx.t(Msg::DeskColumn)}</th><th>{move || ctx.t(Msg::DeskRequired)}</th></tr></thead>
-            <tbody>{IMPORT_COLUMNS.iter().map(|(h, req, _)| view! { <tr><td>{*h}</td><td>{req.then_some("●")}</td></tr> }).collect_view()}</tbody>
+            <tbody>{IMPORT_COLUMNS.iter().map(|(h, req, _)| view! { <tr><td class="lead">{*h}</td><td data-label=ctx.t(Msg::DeskRequired)>{req.then_some("●")}</td></tr> }).collect_view()}</tbody>
         </table>
         <div class="field">
             <label for="import-file">{move || ctx.t(Msg::DeskChooseFile)}</label>
@@ -823,7 +823,7 @@ fn Import() -> impl IntoView {
             <table class="desk-table" data-testid="import-errors">
                 <thead><tr><th>{ctx.t(Msg::DeskRow)}</th><th>{ctx.t(Msg::DeskColumn)}</th><th>{ctx.t(Msg::DeskProblem)}</th></tr></thead>
                 <tbody>{move || errors.get().into_iter().map(|e| view! {
-                    <tr data-testid="import-error" data-row=e.row.to_string()><td>{e.row}</td><td>{e.column}</td><td>{e.message}</td></tr>
+                    <tr data-testid="import-error" data-row=e.row.to_string()><td data-label=ctx.t(Msg::DeskRow)>{e.row}</td><td data-label=ctx.t(Msg::DeskColumn)>{e.column}</td><td data-label=ctx.t(Msg::DeskProblem)>{e.message}</td></tr>
                 }).collect_view()}</tbody>
             </table>
         </Show>
