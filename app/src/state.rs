@@ -14,6 +14,8 @@ pub enum Route {
     Visit(String),
     /// Correcting visit record `.1` of person `.0`.
     EditVisit(String, String),
+    /// Correcting consultation record `.1` of person `.0`.
+    EditConsult(String, String),
     Consult(String),
     Consent(String),
     Salons,
@@ -41,6 +43,9 @@ impl Route {
                 Route::EditVisit(s(1).unwrap_or_default(), s(3).unwrap_or_default())
             }
             ["person", _, "consult"] => Route::Consult(s(1).unwrap_or_default()),
+            ["person", _, "consult", _] => {
+                Route::EditConsult(s(1).unwrap_or_default(), s(3).unwrap_or_default())
+            }
             ["person", _, "consent"] => Route::Consent(s(1).unwrap_or_default()),
             ["salons"] => Route::Salons,
             ["salon", _] => Route::Salon(s(1).unwrap_or_default()),
@@ -68,6 +73,7 @@ impl Route {
             Route::Visit(id) => format!("#/person/{id}/visit"),
             Route::EditVisit(id, v) => format!("#/person/{id}/visit/{v}"),
             Route::Consult(id) => format!("#/person/{id}/consult"),
+            Route::EditConsult(id, c) => format!("#/person/{id}/consult/{c}"),
             Route::Consent(id) => format!("#/person/{id}/consent"),
             Route::Salons => "#/salons".into(),
             Route::Salon(id) => format!("#/salon/{id}"),
@@ -391,6 +397,7 @@ mod tests {
             Route::Visit("p1".into()),
             Route::EditVisit("p1".into(), "v1".into()),
             Route::Consult("p1".into()),
+            Route::EditConsult("p1".into(), "c1".into()),
             Route::Consent("p1".into()),
             Route::Salons,
             Route::Salon("s1".into()),

@@ -268,7 +268,7 @@ pub fn BottomNav() -> impl IntoView {
                 let current = move || {
                     let cur = ctx.route.get();
                     let same = match (&cur, &r2) {
-                        (Route::Home | Route::Person(_) | Route::Visit(_) | Route::EditVisit(..) | Route::Consult(_) | Route::Consent(_), Route::Home) => true,
+                        (Route::Home | Route::Person(_) | Route::Visit(_) | Route::EditVisit(..) | Route::Consult(_) | Route::EditConsult(..) | Route::Consent(_), Route::Home) => true,
                         (Route::Salons | Route::Salon(_) | Route::Session(..) | Route::Member(_), Route::Salons) => true,
                         (Route::Home, Route::Salons) => data::home() == Home::Salons,
                         (Route::Map(_), Route::Map(_)) => true,

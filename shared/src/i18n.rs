@@ -149,6 +149,7 @@ messages! {
     Save => "保存する", "Save";
     Cancel => "やめる", "Cancel";
     RecentVisits => "最近の記録", "Recent records";
+    RecentConsultations => "相談の記録", "Consultations";
     EmergencyCard => "緊急連絡先", "Emergency contacts";
     NoContacts => "登録されていません", "None registered";
     Worries => "困りごと", "Worries";

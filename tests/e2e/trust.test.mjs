@@ -185,7 +185,10 @@ test('the desk shows its kept copy without signal', async () => {
 });
 
 /** The 訪問・連絡活動 count of user `login` (an id) in the 民生委員 活動記録 of `month`. */
-async function minseiVisits(login, month) {
+const minseiVisits = (login, month) => minseiFigure(login, month, 'visits');
+
+/** Figure `key` of user `login` (an id) in the 民生委員 活動記録 of `month`. */
+async function minseiFigure(login, month, key) {
   const r = await fetch(srv.base + '/api/login', {
     method: 'POST', headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ login: 'staff', password: PASSWORD, device_name: 'report test' }),
@@ -195,7 +198,7 @@ async function minseiVisits(login, month) {
     headers: { authorization: `Bearer ${token}` },
   })).json();
   const row = rep.members.find((m) => m.user?.id === login);
-  return row ? row.visits : 0;
+  return row ? row[key] : 0;
 }
 
 const jst = (d) => new Date(d.getTime() + 9 * 3600 * 1000);
@@ -248,5 +251,60 @@ test('a corrected and a withdrawn visit change the 民生委員 report as expect
   await until(async () => (await count(thisMonth)) === base.now, 'a withdrawn visit is not counted');
   assert.equal(await count(lastMonth), base.last + 1);
   assert.equal(onServer(), base.doc + 1, 'the projection leaves the withdrawn visit out');
+  assert.deepEqual(p.errors, []);
+});
+
+test('a corrected and a withdrawn consultation change the 民生委員 report as expected', async () => {
+  const now = new Date();
+  const thisMonth = monthOf(now);
+  const firstOfMonth = new Date(`${thisMonth}-01T00:00:00+09:00`);
+  const lastMonthDay = jst(new Date(firstOfMonth.getTime() - 5 * 24 * 3600 * 1000)).toISOString().slice(0, 10);
+  const lastMonth = lastMonthDay.slice(0, 7);
+  const me = userId('minsei03');
+  const count = (m) => minseiFigure(me, m, 'consultations');
+
+  const p = await phone(b);
+  await login(p.page, srv.base, 'minsei03');
+  const doc = await openFirstPerson(p.page);
+  const onServer = () => sql(srv.db,
+    'SELECT count(*) FROM proj_consultations WHERE doc_id = ? AND recorded_by = ?', [doc, me])[0][0];
+  const base = { now: await count(thisMonth), last: await count(lastMonth), doc: onServer() };
+
+  const record = async (summary) => {
+    await p.page.getByTestId('consult').click();
+    await p.page.getByTestId('consult-form').waitFor();
+    await p.page.getByTestId('topics').getByRole('button', { name: '介護保険' }).click();
+    await p.page.getByLabel('相談されたこと').fill(summary);
+    await p.page.getByTestId('save').click();
+    await p.page.getByTestId('person').waitFor();
+    const item = p.page.getByTestId('consultation').filter({ hasText: summary });
+    await item.waitFor();
+    return item.getAttribute('data-record');
+  };
+  const first = await record('介護保険の申請の相談');
+  const other = await record('まちがえて記録した相談');
+  await until(() => onServer() === base.doc + 2, 'both consultations on the server');
+  await until(async () => (await count(thisMonth)) === base.now + 2, 'both counted this month');
+
+  // 直す: the first one happened last month; the form starts as recorded.
+  await p.page.locator(`[data-testid=consultation][data-record="${first}"] [data-testid="correct"]`).click();
+  await p.page.getByTestId('consult-form').waitFor();
+  assert.equal(await p.page.getByLabel('相談されたこと').inputValue(), '介護保険の申請の相談');
+  assert.equal(await p.page.getByLabel('日付').inputValue(), jst(now).toISOString().slice(0, 10));
+  await p.page.getByLabel('日付').fill(lastMonthDay);
+  await p.page.getByTestId('save').click();
+  await p.page.getByTestId('person').waitFor();
+  await until(async () => (await count(lastMonth)) === base.last + 1, 'counted last month after the correction');
+  assert.equal(await count(thisMonth), base.now + 1, 'no longer counted this month');
+  assert.equal(onServer(), base.doc + 2, 'corrected, not a new record');
+
+  // 取り下げる: the other one was a mistake; it stays on the phone, marked, uncounted.
+  p.page.once('dialog', (d) => d.accept());
+  await p.page.locator(`[data-testid=consultation][data-record="${other}"] [data-testid="withdraw"]`).click();
+  await p.page.getByTestId('notice').filter({ hasText: '取り下げました' }).waitFor();
+  await p.page.locator(`[data-testid=consultation][data-record="${other}"] [data-testid="withdrawn"]`).waitFor();
+  await until(async () => (await count(thisMonth)) === base.now, 'a withdrawn consultation is not counted');
+  assert.equal(await count(lastMonth), base.last + 1);
+  assert.equal(onServer(), base.doc + 1, 'the projection leaves the withdrawn consultation out');
   assert.deepEqual(p.errors, []);
 });

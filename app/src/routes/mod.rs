@@ -28,6 +28,7 @@ pub fn screen(route: Route) -> AnyView {
         Route::Visit(id) => view! { <person::VisitForm id=id/> }.into_any(),
         Route::EditVisit(id, v) => view! { <person::VisitForm id=id record=v/> }.into_any(),
         Route::Consult(id) => view! { <person::ConsultForm id=id/> }.into_any(),
+        Route::EditConsult(id, c) => view! { <person::ConsultForm id=id record=c/> }.into_any(),
         Route::Consent(id) => view! { <person::ConsentForm id=id/> }.into_any(),
         Route::Salons => view! { <salon::SalonList/> }.into_any(),
         Route::Salon(id) => view! { <salon::SalonPage id=id/> }.into_any(),

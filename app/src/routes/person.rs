@@ -80,7 +80,7 @@ fn save_form<T: serde::Serialize + 'static>(
 
 /// 取り下げる: the record stays (its history too) but no longer counts in reports or the
 /// visit plan. Asked first; a change like any other, so it merges and syncs.
-fn withdraw(ctx: crate::state::Ctx, doc: String, record: String) {
+fn withdraw(ctx: crate::state::Ctx, doc: String, collection: &'static str, record: String) {
     let ok = web_sys::window().is_some_and(|w| {
         w.confirm_with_message(ctx.t(Msg::WithdrawConfirm))
             .unwrap_or(false)
@@ -92,7 +92,7 @@ fn withdraw(ctx: crate::state::Ctx, doc: String, record: String) {
         let done = data::save_here(ctx, &doc, None, move |tx| {
             crdt::write(
                 tx,
-                &["visits", &record, "withdrawn"],
+                &[collection, &record, "withdrawn"],
                 &serde_json::Value::Bool(true),
             )
         })
@@ -101,6 +101,59 @@ fn withdraw(ctx: crate::state::Ctx, doc: String, record: String) {
             ctx.notify(Msg::WithdrawnDone, true);
         }
     });
+}
+
+/// 相談の記録: the person's latest consultations (withdrawn ones marked), for those who
+/// record consultations; each corrected or withdrawn from here by its author or staff.
+fn consultations(
+    ctx: crate::state::Ctx,
+    id: &str,
+    p: &Person,
+    editable: bool,
+) -> impl IntoView + use<> {
+    let me = data::me();
+    let shown =
+        me.as_ref().is_some_and(|u| u.records_consultations()) && !p.consultations.is_empty();
+    shown.then(|| {
+        let lang = ctx.lang.get();
+        let mut list: Vec<(String, Consultation)> =
+            p.consultations.iter().map(|(k, c)| (k.clone(), c.clone())).collect();
+        list.sort_by(|a, b| (b.1.date, b.1.recorded_at).cmp(&(a.1.date, a.1.recorded_at)));
+        list.truncate(10);
+        let id = id.to_string();
+        view! {
+            <section>
+                <h2>{ctx.t(Msg::RecentConsultations)}</h2>
+                <ul class="history" data-testid="consultations">
+                    {list.into_iter().map(|(cid, c)| {
+                        let correctable = editable && !c.withdrawn
+                            && me.as_ref().is_some_and(|u| shared::access::may_correct(u, &c.recorded_by));
+                        let edit = Route::EditConsult(id.clone(), cid.clone()).href();
+                        let doc = id.clone();
+                        let rid = cid.clone();
+                        let topics: Vec<&str> = c.topics.iter().map(|t| t.label(lang)).collect();
+                        view! {
+                            <li data-testid="consultation" data-record=rid class:withdrawn=c.withdrawn>
+                                <strong>{md(c.date)}</strong> " " {c.field.label(lang).to_string()}
+                                {(!topics.is_empty()).then(|| format!(" · {}", topics.join("、")))}
+                                {(!c.summary.is_empty()).then(|| view! { <span class="note">{c.summary.clone()}</span> })}
+                                {c.wants_followup().then(|| view! { <span class="badge warn">{ctx.t(Msg::NeedsFollowup)}</span> })}
+                                {c.withdrawn.then(|| view! { <span class="badge" data-testid="withdrawn">{ctx.t(Msg::WithdrawnBadge)}</span> })}
+                                {correctable.then(|| view! {
+                                    <span class="record-actions">
+                                        <a class="button small secondary" href=edit data-testid="correct">{ctx.t(Msg::CorrectRecord)}</a>
+                                        <button class="small secondary" data-testid="withdraw" on:click=move |_| withdraw(ctx, doc.clone(), "consultations", cid.clone())>
+                                            {ctx.t(Msg::WithdrawRecord)}
+                                        </button>
+                                    </span>
+                                })}
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+            </section>
+        }
+    })
 }
 
 fn quick_visit(outcome: Outcome, condition: Option<Condition>) -> Visit {
@@ -246,7 +299,7 @@ pub fn PersonPage(id: String) -> impl IntoView {
                                     {correctable.then(|| view! {
                                         <span class="record-actions">
                                             <a class="button small secondary" href=edit data-testid="correct">{ctx.t(Msg::CorrectRecord)}</a>
-                                            <button class="small secondary" data-testid="withdraw" on:click=move |_| withdraw(ctx, doc.clone(), vid.clone())>
+                                            <button class="small secondary" data-testid="withdraw" on:click=move |_| withdraw(ctx, doc.clone(), "visits", vid.clone())>
                                                 {ctx.t(Msg::WithdrawRecord)}
                                             </button>
                                         </span>
@@ -256,6 +309,7 @@ pub fn PersonPage(id: String) -> impl IntoView {
                         }).collect_view()}
                     </ul>
                 </section>
+                {consultations(ctx, &id5, &p, editable)}
                 <section>
                     <h2>{ctx.t(Msg::Worries)}</h2>
                     <p>{if worries.is_empty() { "—".to_string() } else { worries.join("、") }}</p>
@@ -465,23 +519,44 @@ pub fn VisitForm(id: String, #[prop(optional)] record: Option<String>) -> impl I
 
 /// 相談・支援 (民生委員): 分野, 内容, what was done, つなぎ先, follow-up.
 #[component]
-pub fn ConsultForm(id: String) -> impl IntoView {
+pub fn ConsultForm(id: String, #[prop(optional)] record: Option<String>) -> impl IntoView {
     let ctx = use_ctx();
     let today = data::today();
-    let date = RwSignal::new(today.to_string());
-    let field = RwSignal::new("elderly".to_string());
-    let topics = RwSignal::new(Vec::<String>::new());
-    let summary = RwSignal::new(String::new());
-    let action = RwSignal::new(String::new());
-    let referrals = RwSignal::new(Vec::<String>::new());
-    let followup = RwSignal::new(false);
-    let followup_what = RwSignal::new(String::new());
+    // Correcting: the form starts as recorded.
+    let old: Option<Consultation> = record
+        .as_ref()
+        .and_then(|r| person(&id).and_then(|p| p.0.consultations.get(r).cloned()));
+    let date = RwSignal::new(old.as_ref().map_or(today, |o| o.date).to_string());
+    let field = RwSignal::new(
+        old.as_ref()
+            .map_or("elderly", |o| o.field.code())
+            .to_string(),
+    );
+    let topics = RwSignal::new(old.as_ref().map_or_else(Vec::new, |o| {
+        o.topics.iter().map(|t| t.code().to_string()).collect()
+    }));
+    let summary = RwSignal::new(old.as_ref().map(|o| o.summary.clone()).unwrap_or_default());
+    let action = RwSignal::new(old.as_ref().map(|o| o.action.clone()).unwrap_or_default());
+    let referrals = RwSignal::new(old.as_ref().map_or_else(Vec::new, |o| {
+        o.referrals.iter().map(|r| r.code().to_string()).collect()
+    }));
+    let followup = RwSignal::new(old.as_ref().is_some_and(|o| o.followup));
+    let followup_what = RwSignal::new(
+        old.as_ref()
+            .map(|o| o.followup_what.clone())
+            .unwrap_or_default(),
+    );
     let errors = RwSignal::new(Vec::<FieldError>::new());
     let busy = RwSignal::new(false);
     let name = person(&id)
         .map(|p| p.0.profile.name.clone())
         .unwrap_or_default();
-    let title = Signal::derive(move || format!("{} — {}", name, ctx.t(Msg::RecordConsultation)));
+    let heading = if old.is_some() {
+        Msg::CorrectTitle
+    } else {
+        Msg::RecordConsultation
+    };
+    let title = Signal::derive(move || format!("{} — {}", name, ctx.t(heading)));
 
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -507,15 +582,23 @@ pub fn ConsultForm(id: String) -> impl IntoView {
                 .collect(),
             followup: followup.get_untracked(),
             followup_what: followup_what.get_untracked(),
-            recorded_by: data::my_id(),
-            recorded_at: data::now_ms() as i64,
+            // A correction keeps who recorded it and when.
+            recorded_by: old
+                .as_ref()
+                .map_or_else(data::my_id, |o| o.recorded_by.clone()),
+            recorded_at: old
+                .as_ref()
+                .map_or_else(|| data::now_ms() as i64, |o| o.recorded_at),
             withdrawn: false,
         };
         if let Err(mut e) = c.validate(today) {
             errs.append(&mut e);
         }
-        let path = vec!["consultations".into(), data::new_id()];
-        save_form(ctx, errors, busy, errs, id.clone(), path, c, true);
+        let (path, new_record) = match &record {
+            Some(r) => (vec!["consultations".into(), r.clone()], false),
+            None => (vec!["consultations".into(), data::new_id()], true),
+        };
+        save_form(ctx, errors, busy, errs, id.clone(), path, c, new_record);
     };
 
     view! {
