@@ -98,6 +98,22 @@ test('the attendance checklist: eight or more members on a screen, one tap marks
   assert.deepEqual(p.errors, []);
 });
 
+/**
+ * The date and time fields whose value does not fit: the longest way Chromium shows it
+ * (its controls follow the browser's own locale: 2026/12/03 or 12/03/2026, 18:59 or
+ * 12:59 PM), measured in the field's own font, plus the picker icon, against the field's
+ * inner width.
+ */
+const cutFields = (page) => page.evaluate(() => [...document.querySelectorAll('input[type=date], input[type=time]')].filter((i) => {
+  const cs = getComputedStyle(i);
+  const ctx = document.createElement('canvas').getContext('2d');
+  ctx.font = `${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`;
+  const shown = i.type === 'date' ? '2026/12/03' : '12:59 PM';
+  const need = ctx.measureText(shown).width + 1.5 * parseFloat(cs.fontSize);
+  const room = i.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+  return need > room;
+}).map((i) => `${i.type} ${i.clientWidth}px`));
+
 /** Whether the page is wider than the screen (a field cut or a sideways scroll). */
 const overflows = (page) => page.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth);
 
@@ -125,6 +141,7 @@ for (const mode of ['とても大きい', 'a 24 px browser default']) {
     await p.page.getByTestId('detailed').click();
     await p.page.getByTestId('visit-form').waitFor();
     assert.equal(await overflows(p.page), false, 'the visit form');
+    assert.deepEqual(await cutFields(p.page), [], 'the date and the time are shown whole');
     await p.page.goBack();
     await p.page.getByTestId('consult').click();
     await p.page.getByTestId('consult-form').waitFor();
