@@ -30,15 +30,44 @@ pub const TABS: [(&str, Msg); 5] = [
     ("import", Msg::DeskImport),
 ];
 
-/// `GET path`; the answer is kept sealed on the phone (under [`Kept::Desk`]) for use
-/// without signal. Returns it and, when it is a kept one (offline), the time it was
-/// fetched.
-async fn fetch<T: DeserializeOwned + Serialize>(
-    path: String,
-) -> Result<(T, Option<f64>), NetError> {
-    data::get::<T>(&path, Some(Kept::Desk))
-        .await
-        .map(|f| (f.value, f.kept_at))
+/// A desk screen's server read: `GET path()` as a resource, fetched again when the path
+/// changes or `refresh` is bumped; the answer is kept sealed on the phone (under
+/// [`Kept::Desk`]) for use without signal. Gives the answer and, when it is a kept one
+/// (offline), the time it was fetched; a failure is told once per answer.
+fn desk_read<T>(
+    ctx: Ctx,
+    path: impl Fn() -> Option<String> + 'static,
+    refresh: RwSignal<u32>,
+) -> (Signal<Option<T>>, Signal<Option<f64>>)
+where
+    T: DeserializeOwned + Serialize + Clone + Send + Sync + 'static,
+{
+    let answer = data::server_read::<T>(
+        move || {
+            refresh.track();
+            path()
+        },
+        Some(Kept::Desk),
+    );
+    Effect::new(move || {
+        if let Some(Some(Err(e))) = answer.get() {
+            match e {
+                NetError::Api(400, e) => ctx.notify_text(e.message),
+                e => tell(ctx, &e),
+            }
+        }
+    });
+    // The last good answer stays on screen while a new one is fetched or fails.
+    let last = RwSignal::new(None::<data::Fetched<T>>);
+    Effect::new(move || {
+        if let Some(Some(Ok(f))) = answer.get() {
+            last.set(Some(f));
+        }
+    });
+    (
+        Signal::derive(move || last.get().map(|f| f.value)),
+        Signal::derive(move || last.get().and_then(|f| f.kept_at)),
+    )
 }
 
 fn tell(ctx: Ctx, e: &NetError) {
@@ -50,7 +79,7 @@ fn tell(ctx: Ctx, e: &NetError) {
 }
 
 /// "オフライン: 14:05 時点の内容です" when a kept answer is shown.
-fn stale_note(ctx: Ctx, at: RwSignal<Option<f64>>) -> impl IntoView {
+fn stale_note(ctx: Ctx, at: Signal<Option<f64>>) -> impl IntoView {
     move || {
         at.get().map(|t| {
             view! { <p class="hint" data-testid="desk-stale">{ctx.tf(Msg::DeskStale, &[("time", &clock(t))])}</p> }
@@ -91,22 +120,12 @@ pub fn Desk(tab: String) -> impl IntoView {
 #[component]
 fn Overdue() -> impl IntoView {
     let ctx = use_ctx();
-    let board = RwSignal::new(None::<OverdueBoard>);
-    let stale = RwSignal::new(None::<f64>);
+    let refresh = RwSignal::new(0u32);
+    let (board, stale) =
+        desk_read::<OverdueBoard>(ctx, || Some("/api/desk/overdue".into()), refresh);
     let district = RwSignal::new(String::new());
     let visitor = RwSignal::new(String::new());
-    let load = move || {
-        leptos::task::spawn_local(async move {
-            match fetch::<OverdueBoard>("/api/desk/overdue".into()).await {
-                Ok((b, at)) => {
-                    board.set(Some(b));
-                    stale.set(at);
-                }
-                Err(e) => tell(ctx, &e),
-            }
-        });
-    };
-    load();
+    let load = move || refresh.update(|n| *n += 1);
     let export = move |sjis: bool| download(ctx, "overdue", String::new(), sjis, false);
     view! {
         {stale_note(ctx, stale)}
@@ -178,20 +197,10 @@ fn Overdue() -> impl IntoView {
 #[component]
 fn Followups() -> impl IntoView {
     let ctx = use_ctx();
-    let inbox = RwSignal::new(None::<FollowupInbox>);
-    let stale = RwSignal::new(None::<f64>);
-    let load = move || {
-        leptos::task::spawn_local(async move {
-            match fetch::<FollowupInbox>("/api/desk/followups".into()).await {
-                Ok((b, at)) => {
-                    inbox.set(Some(b));
-                    stale.set(at);
-                }
-                Err(e) => tell(ctx, &e),
-            }
-        });
-    };
-    load();
+    let refresh = RwSignal::new(0u32);
+    let (inbox, stale) =
+        desk_read::<FollowupInbox>(ctx, || Some("/api/desk/followups".into()), refresh);
+    let load = move || refresh.update(|n| *n += 1);
     let open = RwSignal::new(None::<String>);
     let note = RwSignal::new(String::new());
     // Done on this phone but not yet on the server's list: hidden at once.
@@ -307,10 +316,6 @@ fn Reports() -> impl IntoView {
     let month = RwSignal::new(today.month_key());
     let fy = RwSignal::new(today.fiscal_year().to_string());
     let wareki = RwSignal::new(false);
-    let minsei = RwSignal::new(None::<MinseiReport>);
-    let salons = RwSignal::new(None::<SalonReport>);
-    let districts = RwSignal::new(None::<DistrictReport>);
-    let stale = RwSignal::new(None::<f64>);
     let query = move || {
         if by_year.get_untracked() {
             format!("fy={}", fy.get_untracked().trim())
@@ -318,31 +323,26 @@ fn Reports() -> impl IntoView {
             format!("month={}", month.get_untracked().trim())
         }
     };
+    // The report asked for (its kind and path): each kind is a resource that fetches only
+    // while it is the one asked for; 表示 asks again (fresh figures for the same period).
+    let asked = RwSignal::new((String::new(), String::new()));
+    let refresh = RwSignal::new(0u32);
     let show = move || {
-        let path = format!("/api/reports/{}?{}", kind.get_untracked(), query());
         let k = kind.get_untracked();
-        leptos::task::spawn_local(async move {
-            let r = match k.as_str() {
-                "salons" => fetch::<SalonReport>(path).await.map(|(v, at)| {
-                    salons.set(Some(v));
-                    at
-                }),
-                "districts" => fetch::<DistrictReport>(path).await.map(|(v, at)| {
-                    districts.set(Some(v));
-                    at
-                }),
-                _ => fetch::<MinseiReport>(path).await.map(|(v, at)| {
-                    minsei.set(Some(v));
-                    at
-                }),
-            };
-            match r {
-                Ok(at) => stale.set(at),
-                Err(NetError::Api(400, e)) => ctx.notify_text(e.message),
-                Err(e) => tell(ctx, &e),
-            }
-        });
+        asked.set((k.clone(), format!("/api/reports/{k}?{}", query())));
+        refresh.update(|n| *n += 1);
     };
+    let path_for =
+        move |k: &'static str| move || asked.with(|(kind, path)| (kind == k).then(|| path.clone()));
+    let (minsei, minsei_at) = desk_read::<MinseiReport>(ctx, path_for("minsei"), refresh);
+    let (salons, salons_at) = desk_read::<SalonReport>(ctx, path_for("salons"), refresh);
+    let (districts, districts_at) =
+        desk_read::<DistrictReport>(ctx, path_for("districts"), refresh);
+    let stale = Signal::derive(move || match kind.get().as_str() {
+        "salons" => salons_at.get(),
+        "districts" => districts_at.get(),
+        _ => minsei_at.get(),
+    });
     show();
     let export = move |sjis: bool, second: bool| {
         let name: &'static str = match (kind.get_untracked().as_str(), second) {
@@ -563,13 +563,9 @@ fn corrections(ctx: Ctx, items: Vec<ProblemItem>) -> impl IntoView {
 #[component]
 fn People() -> impl IntoView {
     let ctx = use_ctx();
-    let users = RwSignal::new(Vec::<DeskUser>::new());
-    leptos::task::spawn_local(async move {
-        match fetch::<Vec<DeskUser>>("/api/desk/users".into()).await {
-            Ok((u, _)) => users.set(u),
-            Err(e) => tell(ctx, &e),
-        }
-    });
+    let (users, _) =
+        desk_read::<Vec<DeskUser>>(ctx, || Some("/api/desk/users".into()), RwSignal::new(0));
+    let users = Signal::derive(move || users.get().unwrap_or_default());
     // People on this device, by name.
     let mut people: Vec<(String, String)> =
         data::directory(|d| d.people.iter().map(|p| p.doc.clone()).collect::<Vec<_>>())
