@@ -22,6 +22,22 @@ fn write_visit(d: &mut Device, doc: &str, id: &str, visit: Value) {
         .unwrap();
 }
 
+/// A server, its organisation, and minsei_a's phone that has created person `p1`
+/// (佐藤 花子) and sent it.
+async fn with_person(backend: &str) -> (TestServer, Org, Device) {
+    let s = TestServer::start(backend).await;
+    let o = org(&s.db).await;
+    let mut a = s.device("minsei_a").await;
+    a.create_person("p1", &o.school);
+    a.replica
+        .edit("p1", |tx| {
+            crdt::save_at(tx, &["profile", "name"], &"佐藤 花子")
+        })
+        .unwrap();
+    a.sync().await;
+    (s, o, a)
+}
+
 /// The request's answer, expected to be a refusal of `doc` for `(field, rule)`.
 async fn expect_refused(s: &TestServer, d: &mut Device, doc: &str, field: &str, rule: &str) {
     let changes = s.count("changes").await;
@@ -58,16 +74,7 @@ async fn expect_refused(s: &TestServer, d: &mut Device, doc: &str, field: &str, 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_visit_that_cannot_be_read_or_breaks_a_rule_is_refused_and_reaches_nobody() {
     for backend in backends() {
-        let s = TestServer::start(backend).await;
-        let o = org(&s.db).await;
-        let mut a = s.device("minsei_a").await;
-        a.create_person("p1", &o.school);
-        a.replica
-            .edit("p1", |tx| {
-                crdt::save_at(tx, &["profile", "name"], &"佐藤 花子")
-            })
-            .unwrap();
-        a.sync().await;
+        let (s, _, mut a) = with_person(backend).await;
         let mut b = s.device("minsei_b").await;
         b.sync().await;
         assert!(b.replica.get("p1").is_some(), "{backend}");
@@ -122,16 +129,7 @@ async fn a_visit_that_cannot_be_read_or_breaks_a_rule_is_refused_and_reaches_nob
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_record_corrected_before_sending_passes_and_a_collection_must_stay_a_map() {
     for backend in backends() {
-        let s = TestServer::start(backend).await;
-        let o = org(&s.db).await;
-        let mut a = s.device("minsei_a").await;
-        a.create_person("p1", &o.school);
-        a.replica
-            .edit("p1", |tx| {
-                crdt::save_at(tx, &["profile", "name"], &"佐藤 花子")
-            })
-            .unwrap();
-        a.sync().await;
+        let (s, _, mut a) = with_person(backend).await;
 
         // Refused, then corrected on the phone: the changes go again together and pass.
         write_visit(
@@ -185,16 +183,7 @@ async fn staff_get(s: &TestServer, staff: &Device, path: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_record_stored_before_the_door_is_listed_for_correction_until_corrected() {
     for backend in backends() {
-        let s = TestServer::start(backend).await;
-        let o = org(&s.db).await;
-        let mut a = s.device("minsei_a").await;
-        a.create_person("p1", &o.school);
-        a.replica
-            .edit("p1", |tx| {
-                crdt::save_at(tx, &["profile", "name"], &"佐藤 花子")
-            })
-            .unwrap();
-        a.sync().await;
+        let (s, o, mut a) = with_person(backend).await;
 
         // A visit whose recorded_at is text, stored as a server without the door stored it.
         write_visit(

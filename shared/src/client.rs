@@ -552,6 +552,17 @@ mod tests {
 
     #[test]
     fn a_refused_document_that_a_resync_lists_is_offered_once_more() {
+        // An answer of a restored server whose resync lists "p".
+        let listing_p = || SyncResponse {
+            v: PROTOCOL_VERSION,
+            cursor: "c".into(),
+            resync: Some(vec![crate::sync::ScopeEntry {
+                doc: "p".into(),
+                kind: DocKind::Person,
+                heads: vec![],
+            }]),
+            ..Default::default()
+        };
         // A restored server had lost "p" and refused a push to it (403); another device
         // then gave it back, so the resync lists it: the refusal was not a real one.
         let mut r = Replica::new(ActorId::random());
@@ -560,31 +571,11 @@ mod tests {
         let sent = r.request("test");
         r.refuse(&["p".to_string()]);
         assert!(r.request("test").push.is_empty(), "refused: not pushed");
-        let resp = SyncResponse {
-            v: PROTOCOL_VERSION,
-            cursor: "c".into(),
-            resync: Some(vec![crate::sync::ScopeEntry {
-                doc: "p".into(),
-                kind: DocKind::Person,
-                heads: vec![],
-            }]),
-            ..Default::default()
-        };
-        r.apply(&sent, resp).unwrap();
+        r.apply(&sent, listing_p()).unwrap();
         assert!(!r.refused.contains("p"), "offered again");
         // A second refusal is a real one: it stays.
         r.refuse(&["p".to_string()]);
-        let resp = SyncResponse {
-            v: PROTOCOL_VERSION,
-            cursor: "c".into(),
-            resync: Some(vec![crate::sync::ScopeEntry {
-                doc: "p".into(),
-                kind: DocKind::Person,
-                heads: vec![],
-            }]),
-            ..Default::default()
-        };
-        r.apply(&sent, resp).unwrap();
+        r.apply(&sent, listing_p()).unwrap();
         assert!(r.refused.contains("p"), "refused for good");
     }
 }

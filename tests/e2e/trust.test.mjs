@@ -204,12 +204,17 @@ async function minseiFigure(login, month, key) {
 const jst = (d) => new Date(d.getTime() + 9 * 3600 * 1000);
 const monthOf = (d) => jst(d).toISOString().slice(0, 7);
 
-test('a corrected and a withdrawn visit change the 民生委員 report as expected', async () => {
+/** Now, this month (JST), a day of last month and that month. */
+function months() {
   const now = new Date();
   const thisMonth = monthOf(now);
   const firstOfMonth = new Date(`${thisMonth}-01T00:00:00+09:00`);
   const lastMonthDay = jst(new Date(firstOfMonth.getTime() - 5 * 24 * 3600 * 1000)).toISOString().slice(0, 10);
-  const lastMonth = lastMonthDay.slice(0, 7);
+  return { now, thisMonth, lastMonthDay, lastMonth: lastMonthDay.slice(0, 7) };
+}
+
+test('a corrected and a withdrawn visit change the 民生委員 report as expected', async () => {
+  const { now, thisMonth, lastMonthDay, lastMonth } = months();
   const me = userId('minsei03');
   const count = (m) => minseiVisits(me, m);
 
@@ -255,11 +260,7 @@ test('a corrected and a withdrawn visit change the 民生委員 report as expect
 });
 
 test('a corrected and a withdrawn consultation change the 民生委員 report as expected', async () => {
-  const now = new Date();
-  const thisMonth = monthOf(now);
-  const firstOfMonth = new Date(`${thisMonth}-01T00:00:00+09:00`);
-  const lastMonthDay = jst(new Date(firstOfMonth.getTime() - 5 * 24 * 3600 * 1000)).toISOString().slice(0, 10);
-  const lastMonth = lastMonthDay.slice(0, 7);
+  const { now, thisMonth, lastMonthDay, lastMonth } = months();
   const me = userId('minsei03');
   const count = (m) => minseiFigure(me, m, 'consultations');
 

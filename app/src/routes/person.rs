@@ -129,7 +129,6 @@ fn consultations(
                         let correctable = editable && !c.withdrawn
                             && me.as_ref().is_some_and(|u| shared::access::may_correct(u, &c.recorded_by));
                         let edit = Route::EditConsult(id.clone(), cid.clone()).href();
-                        let doc = id.clone();
                         let rid = cid.clone();
                         let topics: Vec<&str> = c.topics.iter().map(|t| t.label(lang)).collect();
                         view! {
@@ -137,16 +136,7 @@ fn consultations(
                                 <strong>{md(c.date)}</strong> " " {c.field.label(lang).to_string()}
                                 {(!topics.is_empty()).then(|| format!(" · {}", topics.join("、")))}
                                 {(!c.summary.is_empty()).then(|| view! { <span class="note">{c.summary.clone()}</span> })}
-                                {c.wants_followup().then(|| view! { <span class="badge warn">{ctx.t(Msg::NeedsFollowup)}</span> })}
-                                {c.withdrawn.then(|| view! { <span class="badge" data-testid="withdrawn">{ctx.t(Msg::WithdrawnBadge)}</span> })}
-                                {correctable.then(|| view! {
-                                    <span class="record-actions">
-                                        <a class="button small secondary" href=edit data-testid="correct">{ctx.t(Msg::CorrectRecord)}</a>
-                                        <button class="small secondary" data-testid="withdraw" on:click=move |_| withdraw(ctx, doc.clone(), "consultations", cid.clone())>
-                                            {ctx.t(Msg::WithdrawRecord)}
-                                        </button>
-                                    </span>
-                                })}
+                                {record_end(ctx, c.wants_followup(), c.withdrawn, correctable.then(|| (edit, id.clone(), "consultations", cid)))}
                             </li>
                         }
                     }).collect_view()}
@@ -154,6 +144,29 @@ fn consultations(
             </section>
         }
     })
+}
+
+/// The end of a record in a history list: its follow-up and withdrawn badges, and 直す /
+/// 取り下げる when `actions` gives the correction's link, the document, the collection and
+/// the record.
+fn record_end(
+    ctx: crate::state::Ctx,
+    followup: bool,
+    withdrawn: bool,
+    actions: Option<(String, String, &'static str, String)>,
+) -> impl IntoView + use<> {
+    view! {
+        {followup.then(|| view! { <span class="badge warn">{ctx.t(Msg::NeedsFollowup)}</span> })}
+        {withdrawn.then(|| view! { <span class="badge" data-testid="withdrawn">{ctx.t(Msg::WithdrawnBadge)}</span> })}
+        {actions.map(|(edit, doc, collection, record)| view! {
+            <span class="record-actions">
+                <a class="button small secondary" href=edit data-testid="correct">{ctx.t(Msg::CorrectRecord)}</a>
+                <button class="small secondary" data-testid="withdraw" on:click=move |_| withdraw(ctx, doc.clone(), collection, record.clone())>
+                    {ctx.t(Msg::WithdrawRecord)}
+                </button>
+            </span>
+        })}
+    }
 }
 
 fn quick_visit(outcome: Outcome, condition: Option<Condition>) -> Visit {
@@ -285,7 +298,6 @@ pub fn PersonPage(id: String) -> impl IntoView {
                             let correctable = editable && !v.withdrawn
                                 && me.as_ref().is_some_and(|u| shared::access::may_correct(u, &v.recorded_by));
                             let edit = Route::EditVisit(id5.clone(), vid.clone()).href();
-                            let doc = id5.clone();
                             let rid = vid.clone();
                             view! {
                                 <li data-testid="record" data-record=rid class:withdrawn=v.withdrawn>
@@ -294,16 +306,7 @@ pub fn PersonPage(id: String) -> impl IntoView {
                                     {v.condition.as_ref().map(|c| format!(" · {}", c.label(lang)))}
                                     {(!v.worries.is_empty()).then(|| format!(" · {}", v.worries.iter().map(|w| w.label(lang)).collect::<Vec<_>>().join("、")))}
                                     {(!v.note.is_empty()).then(|| view! { <span class="note">{v.note.clone()}</span> })}
-                                    {v.wants_followup().then(|| view! { <span class="badge warn">{ctx.t(Msg::NeedsFollowup)}</span> })}
-                                    {v.withdrawn.then(|| view! { <span class="badge" data-testid="withdrawn">{ctx.t(Msg::WithdrawnBadge)}</span> })}
-                                    {correctable.then(|| view! {
-                                        <span class="record-actions">
-                                            <a class="button small secondary" href=edit data-testid="correct">{ctx.t(Msg::CorrectRecord)}</a>
-                                            <button class="small secondary" data-testid="withdraw" on:click=move |_| withdraw(ctx, doc.clone(), "visits", vid.clone())>
-                                                {ctx.t(Msg::WithdrawRecord)}
-                                            </button>
-                                        </span>
-                                    })}
+                                    {record_end(ctx, v.wants_followup(), v.withdrawn, correctable.then(|| (edit, id5.clone(), "visits", vid)))}
                                 </li>
                             }
                         }).collect_view()}
